@@ -1,0 +1,337 @@
+//! The WebSocket hub: what every ride looks like now, and who is watching it.
+//!
+//! One consumer per api process feeds every position into [`Hub::position`], which updates the ride
+//! and fans a pre-serialized frame out to the sockets watching that ride or the whole fleet. Watching
+//! registers the socket and takes the ride's snapshot under the same lock, so a watcher sees the path
+//! so far followed by every later position, with no gap and no repeat — also after a page refresh.
+//!
+//! Each socket has a bounded queue. A socket whose queue is full is dropped from the hub rather than
+//! slowing the others or silently missing positions: its connection is closed with a "too slow"
+//! reason, and a client that reconnects and watches again gets a fresh snapshot.
+
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use axum::extract::ws::Utf8Bytes;
+use events::{LatLng, NewPosition, RideStatus};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+/// How many finished rides are remembered for `GET /api/rides/{id}` and late watchers.
+const FINISHED_RIDES_KEPT: usize = 1_000;
+
+/// A ride as the REST API and WebSocket snapshots show it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RideView {
+    pub ride_id: String,
+    pub route_id: String,
+    pub client_id: String,
+    pub status: RideStatus,
+    pub position: Option<LatLng>,
+    pub progress: f64,
+    pub distance_m: f64,
+    pub route_length_m: f64,
+    pub speed_kmh: f64,
+    pub heading: f64,
+    /// Positions received so far.
+    pub positions: u64,
+    /// Milliseconds since the Unix epoch.
+    pub started_at: i64,
+    pub updated_at: i64,
+}
+
+struct Ride {
+    view: RideView,
+    /// The path so far, for watchers who arrive mid-ride.
+    path: Vec<LatLng>,
+    watchers: HashSet<u64>,
+}
+
+impl Ride {
+    fn new(ride_id: &str, route_id: &str, client_id: &str, status: RideStatus, at: i64) -> Self {
+        let view = RideView {
+            ride_id: ride_id.to_owned(),
+            route_id: route_id.to_owned(),
+            client_id: client_id.to_owned(),
+            status,
+            position: None,
+            progress: 0.0,
+            distance_m: 0.0,
+            route_length_m: 0.0,
+            speed_kmh: 0.0,
+            heading: 0.0,
+            positions: 0,
+            started_at: at,
+            updated_at: at,
+        };
+        Self {
+            view,
+            path: Vec::new(),
+            watchers: HashSet::new(),
+        }
+    }
+}
+
+/// One socket's end of the hub.
+pub struct Subscription {
+    pub id: u64,
+    pub frames: mpsc::Receiver<Utf8Bytes>,
+    /// Set when the hub dropped this socket because its queue was full.
+    pub too_slow: Arc<AtomicBool>,
+}
+
+struct Subscriber {
+    frames: mpsc::Sender<Utf8Bytes>,
+    too_slow: Arc<AtomicBool>,
+    rides: HashSet<String>,
+    fleet: bool,
+}
+
+#[derive(Default)]
+struct State {
+    rides: HashMap<String, Ride>,
+    finished: VecDeque<String>,
+    subscribers: HashMap<u64, Subscriber>,
+}
+
+pub struct Hub {
+    state: Mutex<State>,
+    next_id: AtomicU64,
+    queue: usize,
+}
+
+impl Hub {
+    /// `queue` is the per-socket frame queue length.
+    pub fn new(queue: usize) -> Self {
+        Self {
+            state: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            queue,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new socket joins; it watches nothing yet.
+    pub fn subscribe(&self) -> Subscription {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(self.queue);
+        let too_slow = Arc::new(AtomicBool::new(false));
+        let subscriber = Subscriber {
+            frames: tx,
+            too_slow: too_slow.clone(),
+            rides: HashSet::new(),
+            fleet: false,
+        };
+        self.lock().subscribers.insert(id, subscriber);
+        Subscription {
+            id,
+            frames: rx,
+            too_slow,
+        }
+    }
+
+    /// The socket is gone.
+    pub fn unsubscribe(&self, id: u64) {
+        let mut state = self.lock();
+        remove_subscriber(&mut state, id);
+    }
+
+    /// Records a ride that was just asked for, before any position exists.
+    pub fn ride_requested(&self, ride_id: &str, route_id: &str, client_id: &str) {
+        let ride = Ride::new(ride_id, route_id, client_id, RideStatus::Starting, now_ms());
+        self.lock().rides.entry(ride_id.to_owned()).or_insert(ride);
+    }
+
+    pub fn ride(&self, ride_id: &str) -> Option<RideView> {
+        self.lock().rides.get(ride_id).map(|r| r.view.clone())
+    }
+
+    /// Starts sending `ride_id`'s positions to the socket, preceded by a `watching` frame with the
+    /// ride so far (null if the hub has not heard of it yet: it may start on another replica).
+    pub fn watch_ride(&self, id: u64, ride_id: &str) {
+        let mut state = self.lock();
+        let State {
+            rides, subscribers, ..
+        } = &mut *state;
+        let Some(subscriber) = subscribers.get_mut(&id) else {
+            return;
+        };
+        subscriber.rides.insert(ride_id.to_owned());
+        let ride = rides.entry(ride_id.to_owned());
+        let snapshot = match ride {
+            std::collections::hash_map::Entry::Occupied(mut ride) => {
+                ride.get_mut().watchers.insert(id);
+                let ride = ride.get();
+                json!({"type": "watching", "rideId": ride_id, "ride": ride.view, "path": ride.path})
+            }
+            std::collections::hash_map::Entry::Vacant(_) => {
+                json!({"type": "watching", "rideId": ride_id, "ride": null, "path": []})
+            }
+        };
+        send(&mut state, id, snapshot.to_string().into());
+    }
+
+    /// Starts sending every ride's positions to the socket, preceded by a `watching-fleet` frame
+    /// listing the rides not yet finished.
+    pub fn watch_fleet(&self, id: u64) {
+        let mut state = self.lock();
+        let Some(subscriber) = state.subscribers.get_mut(&id) else {
+            return;
+        };
+        subscriber.fleet = true;
+        let running: Vec<&RideView> = state
+            .rides
+            .values()
+            .map(|r| &r.view)
+            .filter(|v| v.status != RideStatus::Finished)
+            .collect();
+        let frame = json!({"type": "watching-fleet", "rides": running}).to_string();
+        send(&mut state, id, frame.into());
+    }
+
+    /// Queues a frame for one socket (replies to its own requests).
+    pub fn reply(&self, id: u64, frame: Utf8Bytes) {
+        send(&mut self.lock(), id, frame);
+    }
+
+    /// Applies a position from Kafka and fans it out.
+    pub fn position(&self, event: &NewPosition) {
+        let ride_id = event.ride();
+        let frame: Utf8Bytes = position_frame(event).to_string().into();
+        let mut state = self.lock();
+        if !state.rides.contains_key(ride_id) {
+            // Sockets may watch a ride before its first position reaches this replica.
+            let mut ride = Ride::new(
+                ride_id,
+                &event.route_id,
+                &event.client_id,
+                RideStatus::Driving,
+                event.timestamp,
+            );
+            ride.watchers = state
+                .subscribers
+                .iter()
+                .filter(|(_, s)| s.rides.contains(ride_id))
+                .map(|(id, _)| *id)
+                .collect();
+            state.rides.insert(ride_id.to_owned(), ride);
+        }
+        let Some(ride) = state.rides.get_mut(ride_id) else {
+            return;
+        };
+        if event.seq == 0 {
+            // A first position: a new ride, or one the simulator drives again after a restart.
+            ride.path.clear();
+        }
+        ride.path.push(event.lat_lng());
+        let view = &mut ride.view;
+        view.status = if event.finished {
+            RideStatus::Finished
+        } else {
+            RideStatus::Driving
+        };
+        view.position = Some(event.lat_lng());
+        view.progress = event.progress;
+        view.distance_m = event.distance_m;
+        view.route_length_m = event.route_length_m;
+        view.speed_kmh = event.speed_kmh;
+        view.heading = event.heading;
+        view.positions = ride.path.len() as u64;
+        view.updated_at = event.timestamp;
+
+        let mut targets: Vec<u64> = ride.watchers.iter().copied().collect();
+        targets.extend(
+            state
+                .subscribers
+                .iter()
+                .filter(|(_, s)| s.fleet && !s.rides.contains(ride_id))
+                .map(|(id, _)| *id),
+        );
+        let finished_frame: Option<Utf8Bytes> = event.finished.then(|| {
+            json!({"type": "finished", "rideId": ride_id, "routeId": event.route_id})
+                .to_string()
+                .into()
+        });
+        for id in targets {
+            send(&mut state, id, frame.clone());
+            if let Some(f) = &finished_frame {
+                send(&mut state, id, f.clone());
+            }
+        }
+        if event.finished {
+            state.finished.push_back(ride_id.to_owned());
+            while state.finished.len() > FINISHED_RIDES_KEPT {
+                if let Some(old) = state.finished.pop_front() {
+                    state.rides.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Sockets connected now.
+    pub fn sockets(&self) -> usize {
+        self.lock().subscribers.len()
+    }
+}
+
+/// The frame a browser gets for each position; `position` is a `{lat,lng}` object.
+fn position_frame(event: &NewPosition) -> serde_json::Value {
+    json!({
+        "type": "position",
+        "rideId": event.ride(),
+        "routeId": event.route_id,
+        "clientId": event.client_id,
+        "position": event.lat_lng(),
+        "finished": event.finished,
+        "seq": event.seq,
+        "progress": event.progress,
+        "distanceM": event.distance_m,
+        "routeLengthM": event.route_length_m,
+        "speedKmh": event.speed_kmh,
+        "heading": event.heading,
+        "timestamp": event.timestamp,
+    })
+}
+
+/// Queues a frame; a socket whose queue is full is dropped (see the module docs).
+fn send(state: &mut State, id: u64, frame: Utf8Bytes) {
+    let Some(subscriber) = state.subscribers.get(&id) else {
+        return;
+    };
+    if subscriber.frames.try_send(frame).is_err() {
+        subscriber.too_slow.store(true, Ordering::Relaxed);
+        tracing::warn!(
+            socket = id,
+            "dropping a WebSocket client that cannot keep up"
+        );
+        remove_subscriber(state, id);
+    }
+}
+
+fn remove_subscriber(state: &mut State, id: u64) {
+    if let Some(subscriber) = state.subscribers.remove(&id) {
+        for ride_id in subscriber.rides {
+            if let Some(ride) = state.rides.get_mut(&ride_id) {
+                ride.watchers.remove(&id);
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

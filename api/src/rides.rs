@@ -1,0 +1,80 @@
+//! Starting a ride: the one path shared by `POST /api/rides` and the WebSocket `start` frame.
+
+use events::{NewDirection, TOPIC_NEW_DIRECTION};
+use rdkafka::{producer::FutureRecord, util::Timeout};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::time::Duration;
+
+use crate::{AppState, error::ApiError};
+
+/// Fastest speed a ride may ask for: fast enough for demos and tests, slow enough to stay a drive.
+pub const MAX_SPEED_KMH: f64 = 100_000.0;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartRide {
+    pub route_id: String,
+    #[serde(default)]
+    pub speed_kmh: Option<f64>,
+    /// Who asked; the reference system's browsers send one. Defaults to the ride id.
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartedRide {
+    pub ride_id: String,
+    pub route_id: String,
+}
+
+/// Checks the request, records the ride and publishes its `route.new-direction` command with the
+/// route's points, so the simulator needs no database.
+pub async fn start(state: &AppState, request: StartRide) -> Result<StartedRide, ApiError> {
+    if let Some(speed) = request.speed_kmh
+        && !(speed.is_finite() && speed > 0.0 && speed <= MAX_SPEED_KMH)
+    {
+        return Err(ApiError::bad_request(format!(
+            "speedKmh must be greater than 0 and at most {MAX_SPEED_KMH}, got {speed}"
+        ))
+        .with_detail(json!({"field": "speedKmh"})));
+    }
+    let route = state
+        .store
+        .get(&request.route_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("route", &request.route_id))?;
+
+    let ride_id = uuid::Uuid::new_v4().to_string();
+    let client_id = request.client_id.unwrap_or_else(|| ride_id.clone());
+    let command = NewDirection {
+        route_id: route.id.clone(),
+        client_id: client_id.clone(),
+        ride_id: Some(ride_id.clone()),
+        points: Some(route.points.iter().map(|p| p.to_lng_lat()).collect()),
+        speed_kmh: request.speed_kmh,
+    };
+    let payload = serde_json::to_vec(&command).expect("commands always serialize");
+    let record = FutureRecord::to(TOPIC_NEW_DIRECTION)
+        .key(&ride_id)
+        .payload(&payload);
+    state
+        .producer
+        .send(record, Timeout::After(Duration::from_secs(10)))
+        .await
+        .map_err(|(e, _)| {
+            tracing::error!(error = %e, ride_id, "could not publish ride command");
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                format!("the ride could not be queued: {e}"),
+            )
+        })?;
+    // Recorded only once queued; a first position that beats this line creates the ride itself.
+    state.hub.ride_requested(&ride_id, &route.id, &client_id);
+    tracing::info!(ride_id, route_id = route.id, "ride requested");
+    Ok(StartedRide {
+        ride_id,
+        route_id: route.id,
+    })
+}

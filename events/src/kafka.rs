@@ -1,0 +1,97 @@
+//! Kafka client setup shared by every part, so the code that talks to the built-in broker is exactly
+//! the code that talks to Apache Kafka.
+
+use std::time::Duration;
+
+use rdkafka::{
+    ClientConfig,
+    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+    error::KafkaError,
+    producer::FutureProducer,
+    types::RDKafkaErrorCode,
+};
+use tracing::info;
+
+/// Prefix of environment variables passed through to librdkafka: `KAFKA_SECURITY_PROTOCOL=SASL_SSL`
+/// becomes `security.protocol=SASL_SSL`. `KAFKA_BROKERS` itself is the bootstrap list.
+const PASSTHROUGH_PREFIX: &str = "KAFKA_";
+
+/// Where the Kafka cluster is and any extra client settings (SASL, TLS, timeouts).
+#[derive(Clone, Debug)]
+pub struct KafkaConfig {
+    pub brokers: String,
+    /// librdkafka properties applied to every client, after Rota's own defaults.
+    pub extra: Vec<(String, String)>,
+}
+
+impl KafkaConfig {
+    pub fn new(brokers: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            extra: Vec::new(),
+        }
+    }
+
+    /// Adds every `KAFKA_*` environment variable (except `KAFKA_BROKERS`) as a client property.
+    pub fn with_env_passthrough(mut self) -> Self {
+        self.extra
+            .extend(std::env::vars().filter_map(|(key, value)| {
+                let name = key.strip_prefix(PASSTHROUGH_PREFIX)?;
+                (name != "BROKERS").then(|| (name.to_lowercase().replace('_', "."), value))
+            }));
+        self
+    }
+
+    /// A client configuration for this cluster.
+    pub fn client(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("client.id", "rota")
+            // Rota only ever talks to Kafka protocol brokers; without this librdkafka pays a
+            // round trip per connection guessing versions.
+            .set("api.version.request", "true");
+        for (key, value) in &self.extra {
+            config.set(key, value);
+        }
+        config
+    }
+
+    /// The one producer a process shares: idempotent with `acks=all`, so retries neither lose nor
+    /// duplicate nor reorder a ride's positions.
+    pub fn producer(&self) -> Result<FutureProducer, KafkaError> {
+        self.client()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("compression.type", "none")
+            .create()
+    }
+}
+
+/// Creates the topics that do not exist yet; an existing topic is left as it is.
+pub async fn ensure_topics(
+    config: &KafkaConfig,
+    topics: &[&str],
+    partitions: i32,
+) -> Result<(), KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = config.client().create()?;
+    let new_topics: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics(&new_topics, &options).await? {
+        match result {
+            Ok(topic) => info!(topic, partitions, "created topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(KafkaError::AdminOp(code)).inspect_err(|_| {
+                    tracing::error!(topic, %code, "could not create topic");
+                });
+            }
+        }
+    }
+    Ok(())
+}

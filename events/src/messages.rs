@@ -1,0 +1,220 @@
+//! The JSON messages on Rota's topics.
+//!
+//! Kafka messages carry coordinates as `[longitude, latitude]` (GeoJSON and Elasticsearch
+//! `geo_point` order); everything a browser receives uses [`LatLng`] objects instead.
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// A point as browsers and the REST API see it: `{"lat":…,"lng":…}`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LatLng {
+    pub lat: f64,
+    pub lng: f64,
+}
+
+impl LatLng {
+    /// Builds a point, refusing coordinates outside the globe (or NaN).
+    pub fn new(lat: f64, lng: f64) -> Result<Self, String> {
+        if !(-90.0..=90.0).contains(&lat) {
+            return Err(format!("latitude {lat} is outside -90..90"));
+        }
+        if !(-180.0..=180.0).contains(&lng) {
+            return Err(format!("longitude {lng} is outside -180..180"));
+        }
+        Ok(Self { lat, lng })
+    }
+
+    /// From the wire's `[lng, lat]` order.
+    pub fn from_lng_lat([lng, lat]: [f64; 2]) -> Result<Self, String> {
+        Self::new(lat, lng)
+    }
+
+    /// To the wire's `[lng, lat]` order.
+    pub fn to_lng_lat(self) -> [f64; 2] {
+        [self.lng, self.lat]
+    }
+}
+
+/// Where a ride is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RideStatus {
+    /// Asked for; no position seen yet.
+    Starting,
+    Driving,
+    Finished,
+}
+
+/// A `route.new-direction` command: drive a vehicle along a route.
+///
+/// The reference system sends only `routeId` and `clientId`; Rota's api also sends the ride id, the
+/// route's points (so the simulator needs no database) and optionally a speed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewDirection {
+    pub route_id: String,
+    #[serde(default)]
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ride_id: Option<String>,
+    /// The route's geometry as `[lng, lat]` pairs; absent means "look the route up by id".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<Vec<[f64; 2]>>,
+    /// Overrides the simulator's default speed for this ride (fast-forward demos and tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed_kmh: Option<f64>,
+}
+
+/// A `route.new-position` event: where one vehicle is now.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewPosition {
+    pub route_id: String,
+    #[serde(default)]
+    pub client_id: String,
+    /// Absent in the reference system's messages; [`NewPosition::ride`] falls back to the client id.
+    #[serde(default)]
+    pub ride_id: String,
+    /// `[longitude, latitude]`.
+    pub position: [f64; 2],
+    pub finished: bool,
+    /// 0 for a ride's first position, then one more per position: gaps and reorders are visible.
+    #[serde(default)]
+    pub seq: u64,
+    /// Share of the route's length driven so far, 0.0 to 1.0.
+    #[serde(default)]
+    pub progress: f64,
+    /// Metres driven so far.
+    #[serde(default)]
+    pub distance_m: f64,
+    /// The route's whole length in metres.
+    #[serde(default)]
+    pub route_length_m: f64,
+    #[serde(default)]
+    pub speed_kmh: f64,
+    /// Compass bearing of travel in degrees, 0 = north, 90 = east.
+    #[serde(default)]
+    pub heading: f64,
+    /// When the simulator published it, in milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub timestamp: i64,
+}
+
+impl NewPosition {
+    /// The id that groups this ride's positions.
+    pub fn ride(&self) -> &str {
+        if self.ride_id.is_empty() {
+            &self.client_id
+        } else {
+            &self.ride_id
+        }
+    }
+
+    /// The position as a browser-facing point.
+    pub fn lat_lng(&self) -> LatLng {
+        LatLng {
+            lat: self.position[1],
+            lng: self.position[0],
+        }
+    }
+}
+
+/// Why a message on a topic could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {topic} message: {reason}")]
+pub struct DecodeError {
+    pub topic: &'static str,
+    pub reason: String,
+}
+
+/// Parses and checks a message, naming the topic and the fault on failure.
+fn decode<T: DeserializeOwned>(topic: &'static str, bytes: &[u8]) -> Result<T, DecodeError> {
+    serde_json::from_slice(bytes).map_err(|e| DecodeError {
+        topic,
+        reason: e.to_string(),
+    })
+}
+
+impl NewDirection {
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let cmd: Self = decode(crate::TOPIC_NEW_DIRECTION, bytes)?;
+        let invalid = |reason: String| DecodeError {
+            topic: crate::TOPIC_NEW_DIRECTION,
+            reason,
+        };
+        if cmd.route_id.is_empty() {
+            return Err(invalid("routeId is empty".into()));
+        }
+        if let Some(speed) = cmd.speed_kmh
+            && !(speed.is_finite() && speed > 0.0)
+        {
+            return Err(invalid(format!("speedKmh must be positive, got {speed}")));
+        }
+        for (i, point) in cmd.points.iter().flatten().enumerate() {
+            LatLng::from_lng_lat(*point).map_err(|e| invalid(format!("points[{i}]: {e}")))?;
+        }
+        Ok(cmd)
+    }
+}
+
+impl NewPosition {
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let pos: Self = decode(crate::TOPIC_NEW_POSITION, bytes)?;
+        LatLng::from_lng_lat(pos.position).map_err(|reason| DecodeError {
+            topic: crate::TOPIC_NEW_POSITION,
+            reason: format!("position: {reason}"),
+        })?;
+        Ok(pos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_reference_systems_command() {
+        let cmd = NewDirection::decode(br#"{"routeId":"1","clientId":"abc"}"#).unwrap();
+        assert_eq!(cmd.route_id, "1");
+        assert_eq!(cmd.client_id, "abc");
+        assert_eq!(cmd.ride_id, None);
+        assert_eq!(cmd.points, None);
+    }
+
+    #[test]
+    fn position_is_longitude_first_on_the_wire() {
+        let pos = NewPosition::decode(
+            br#"{"routeId":"1","clientId":"c","position":[-47.9,-15.8],"finished":false}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            pos.lat_lng(),
+            LatLng {
+                lat: -15.8,
+                lng: -47.9
+            }
+        );
+        assert_eq!(pos.ride(), "c", "reference messages have no rideId");
+        let json = serde_json::to_value(&pos).unwrap();
+        assert_eq!(json["position"], serde_json::json!([-47.9, -15.8]));
+    }
+
+    #[test]
+    fn rejects_bad_commands_with_the_reason() {
+        let err = NewDirection::decode(br#"{"clientId":"c"}"#).unwrap_err();
+        assert!(err.to_string().contains("routeId"), "{err}");
+        let err = NewDirection::decode(br#"{"routeId":"1","speedKmh":-3}"#).unwrap_err();
+        assert!(err.to_string().contains("speedKmh"), "{err}");
+        let err = NewDirection::decode(br#"{"routeId":"1","points":[[0,0],[0,95]]}"#).unwrap_err();
+        assert!(err.to_string().contains("points[1]: latitude 95"), "{err}");
+    }
+
+    #[test]
+    fn rejects_positions_off_the_globe() {
+        let err = NewPosition::decode(
+            br#"{"routeId":"1","rideId":"r","position":[200,0],"finished":false}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("longitude 200"), "{err}");
+    }
+}

@@ -1,0 +1,206 @@
+//! `rota bench`: runs N concurrent rides through the built-in broker to M WebSocket clients, all in
+//! this process, and prints positions/s delivered, end-to-end latency (simulator publish → socket
+//! receipt) and the process's peak RSS. Figures, not assertions: compare runs, don't gate on them.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context, Result, bail};
+use futures::{StreamExt, stream};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::{
+    cli::BenchArgs,
+    platform::{ApiConfig, KafkaSource, Platform, PlatformConfig, SimulatorConfig},
+};
+
+/// What one WebSocket client saw during the measured window.
+#[derive(Default)]
+struct Seen {
+    positions: u64,
+    latencies_ms: Vec<i64>,
+}
+
+pub async fn run(args: BenchArgs) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let platform = Platform::start(PlatformConfig {
+        kafka: KafkaSource::BuiltIn { listen },
+        data_dir: dir.path().to_owned(),
+        partitions: events::DEFAULT_PARTITIONS,
+        api: Some(ApiConfig {
+            http: "127.0.0.1:0".parse()?,
+            socket_queue: api::DEFAULT_SOCKET_QUEUE,
+        }),
+        simulator: Some(SimulatorConfig {
+            speed_kmh: simulator::DEFAULT_SPEED_KMH,
+            tick: Duration::from_millis(args.tick_ms),
+            routes_dir: None,
+        }),
+    })
+    .await?;
+    let http = platform.http_addr.context("api runs")?;
+    wait_ready(http).await?;
+
+    let measuring = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for _ in 0..args.clients {
+        clients.push(tokio::spawn(watch_fleet(http, measuring.clone())));
+    }
+    let started = Instant::now();
+    let ride_ids: Vec<Result<String>> = stream::iter(0..args.rides)
+        .map(|i| start_ride(http, (i % 3 + 1).to_string()))
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let failed = ride_ids.iter().filter(|r| r.is_err()).count();
+    if failed > 0 {
+        bail!("{failed} of {} rides failed to start", args.rides);
+    }
+    println!(
+        "started {} rides in {:.1?}; warming up",
+        args.rides,
+        started.elapsed()
+    );
+    // Every ride lasts minutes at city speed: after a warm-up all are driving during the window.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    measuring.store(true, Ordering::Release);
+    let window = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    measuring.store(false, Ordering::Release);
+    let elapsed = window.elapsed().as_secs_f64();
+
+    let mut total = Seen::default();
+    for client in clients {
+        // A client stops at its first frame after the window closes.
+        let seen = tokio::time::timeout(Duration::from_secs(10), client)
+            .await
+            .context("a client did not stop")???;
+        total.positions += seen.positions;
+        total.latencies_ms.extend(seen.latencies_ms);
+    }
+    report(&args, &mut total, elapsed);
+    platform.stop().await
+}
+
+fn report(args: &BenchArgs, seen: &mut Seen, elapsed: f64) {
+    seen.latencies_ms.sort_unstable();
+    let pct = |p: f64| -> i64 {
+        let l = &seen.latencies_ms;
+        if l.is_empty() {
+            0
+        } else {
+            l[((l.len() - 1) as f64 * p).round() as usize]
+        }
+    };
+    let expected = args.rides as f64 * args.clients as f64 * 1000.0 / args.tick_ms as f64;
+    println!("rides:                 {}", args.rides);
+    println!(
+        "websocket clients:     {} (each watching the whole fleet)",
+        args.clients
+    );
+    println!("tick:                  {} ms", args.tick_ms);
+    println!("measured for:          {elapsed:.1} s");
+    println!(
+        "positions delivered:   {:.0}/s (expected {expected:.0}/s)",
+        seen.positions as f64 / elapsed
+    );
+    println!(
+        "latency publish→socket: p50 {} ms, p99 {} ms, max {} ms",
+        pct(0.50),
+        pct(0.99),
+        seen.latencies_ms.last().copied().unwrap_or(0)
+    );
+    println!(
+        "peak RSS (whole process: broker, simulator, api, clients): {}",
+        peak_rss()
+    );
+}
+
+/// Counts positions and their latency while `measuring` is set; returns once it has been unset.
+async fn watch_fleet(http: std::net::SocketAddr, measuring: Arc<AtomicBool>) -> Result<Seen> {
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{http}/ws")).await?;
+    futures::SinkExt::send(&mut socket, Message::text(r#"{"type":"watch-fleet"}"#)).await?;
+    let mut seen = Seen::default();
+    let mut was_measuring = false;
+    while let Some(message) = socket.next().await {
+        let Message::Text(text) = message? else {
+            continue;
+        };
+        let now = measuring.load(Ordering::Acquire);
+        if was_measuring && !now {
+            break;
+        }
+        was_measuring |= now;
+        if !now {
+            continue;
+        }
+        let frame: serde_json::Value = serde_json::from_str(&text)?;
+        if frame["type"] == "position" {
+            seen.positions += 1;
+            seen.latencies_ms
+                .push(now_ms() - frame["timestamp"].as_i64().unwrap_or(0));
+        }
+    }
+    Ok(seen)
+}
+
+async fn start_ride(http: std::net::SocketAddr, route: String) -> Result<String> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let request = hyper::Request::post(format!("http://{http}/api/rides"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(format!(
+            r#"{{"routeId":"{route}"}}"#
+        ))))?;
+    let response = client.request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    if status != 202 {
+        bail!(
+            "starting a ride: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let body: serde_json::Value = serde_json::from_slice(&body)?;
+    Ok(body["rideId"].as_str().unwrap_or_default().to_owned())
+}
+
+async fn wait_ready(http: std::net::SocketAddr) -> Result<()> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    for _ in 0..100 {
+        let uri = format!("http://{http}/readyz").parse()?;
+        if let Ok(response) = client.get(uri).await
+            && response.status() == 200
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the platform did not become ready")
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// VmHWM: the most resident memory this process has used.
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l[6..].trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}

@@ -1,0 +1,114 @@
+//! The built-in Kafka-compatible broker: tansu, embedded in this process, storing topics, messages
+//! and consumer-group offsets in a SQLite file in the data directory, so they survive a restart.
+
+use std::{
+    net::SocketAddr,
+    path::{Component, Path, PathBuf},
+};
+
+use anyhow::{Context, Result, bail};
+use tansu_broker::{broker::Broker, coordinator::group::administrator::Controller};
+use tansu_storage::StorageContainer;
+use tokio::task::JoinHandle;
+use tracing::{error, info};
+use url::Url;
+
+/// A running built-in broker; dropping it leaves it running, [`BuiltInBroker::stop`] ends it.
+pub struct BuiltInBroker {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl BuiltInBroker {
+    /// Starts a broker listening on `addr` with its log in `data_dir/broker.db`.
+    pub async fn start(addr: SocketAddr, data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+        // Fail here with a clear message rather than inside the broker's accept loop.
+        drop(
+            std::net::TcpListener::bind(addr)
+                .with_context(|| format!("kafka listener {addr} is not free"))?,
+        );
+        let url = Url::parse(&format!("tcp://{addr}"))?;
+        let storage = storage_url(&data_dir.join("broker.db"))?;
+        let mut broker = Broker::<Controller<StorageContainer>, StorageContainer>::builder()
+            .node_id(1)
+            .cluster_id("rota")
+            .incarnation_id(uuid::Uuid::new_v4())
+            .advertised_listener(url.clone())
+            .listener(url)
+            .storage(storage)
+            .silent(true)
+            .build()
+            .await
+            .map_err(|e| anyhow::anyhow!("starting the built-in broker: {e:?}"))?;
+        // `serve`, not `main`: `main` installs its own signal handlers; shutdown is ours.
+        let task = tokio::spawn(async move {
+            if let Err(e) = broker.serve(tokio::time::Instant::now()).await {
+                error!(error = ?e, "built-in broker stopped");
+            }
+        });
+        info!(%addr, log = %data_dir.join("broker.db").display(), "built-in Kafka broker listening");
+        Ok(Self { addr, task })
+    }
+
+    /// Stops accepting and drops every connection. SQLite commits each write, so nothing
+    /// acknowledged is lost.
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// tansu resolves a `sqlite:` URL's path against the working directory, so an absolute data
+/// directory is handed over as a relative path from there (an opaque URL path keeps its `..`).
+fn storage_url(file: &Path) -> Result<Url> {
+    let cwd = std::env::current_dir()?;
+    let absolute = if file.is_absolute() {
+        file.to_owned()
+    } else {
+        cwd.join(file)
+    };
+    let relative = relative_to(&absolute, &cwd);
+    let Some(text) = relative.to_str() else {
+        bail!("data directory {} is not valid UTF-8", file.display());
+    };
+    Ok(Url::parse(&format!("sqlite:{text}"))?)
+}
+
+/// `path` relative to `base`; both absolute.
+fn relative_to(path: &Path, base: &Path) -> PathBuf {
+    let (path, base) = (normal(path), normal(base));
+    let common = path.iter().zip(&base).take_while(|(a, b)| a == b).count();
+    let mut relative: PathBuf = base[common..]
+        .iter()
+        .map(|_| Component::ParentDir)
+        .collect();
+    relative.extend(&path[common..]);
+    relative
+}
+
+fn normal(path: &Path) -> Vec<Component<'_>> {
+    path.components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_climb_out_of_the_working_directory() {
+        assert_eq!(
+            relative_to(Path::new("/a/b/c.db"), Path::new("/a/x/y")),
+            Path::new("../../b/c.db")
+        );
+        assert_eq!(
+            relative_to(Path::new("/a/./b.db"), Path::new("/a")),
+            Path::new("b.db")
+        );
+        let url = storage_url(Path::new("data/broker.db")).unwrap();
+        assert_eq!((url.scheme(), url.path()), ("sqlite", "data/broker.db"));
+    }
+}

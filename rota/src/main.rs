@@ -1,0 +1,93 @@
+use anyhow::Result;
+use clap::Parser;
+use rota::{
+    cli::{Cli, Command, KafkaArgs, SimArgs},
+    platform::{ApiConfig, KafkaSource, Platform, PlatformConfig, SimulatorConfig},
+};
+use tokio::signal::unix::{SignalKind, signal};
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    rota::telemetry::init();
+    let config = match cli.command.unwrap_or(Command::Up(cli.up)) {
+        Command::Bench(args) => return rota::bench::run(args).await,
+        Command::Up(args) => PlatformConfig {
+            kafka: kafka_source(&args.kafka, args.listen.kafka_listen),
+            data_dir: args.data.data_dir,
+            partitions: args.kafka.partitions,
+            api: Some(api_config(args.http.http)),
+            simulator: Some(simulator_config(args.sim)?),
+        },
+        Command::Broker(args) => PlatformConfig {
+            kafka: KafkaSource::BuiltIn {
+                listen: args.listen.kafka_listen,
+            },
+            data_dir: args.data.data_dir,
+            partitions: args.partitions,
+            api: None,
+            simulator: None,
+        },
+        Command::Simulator(args) => PlatformConfig {
+            kafka: KafkaSource::External {
+                brokers: args.kafka_brokers,
+            },
+            data_dir: ".".into(), // unused: no broker, no store
+            partitions: events::DEFAULT_PARTITIONS,
+            api: None,
+            simulator: Some(simulator_config(args.sim)?),
+        },
+        Command::Api(args) => PlatformConfig {
+            kafka: KafkaSource::External {
+                brokers: args.kafka_brokers,
+            },
+            data_dir: args.data.data_dir,
+            partitions: events::DEFAULT_PARTITIONS,
+            api: Some(api_config(args.http.http)),
+            simulator: None,
+        },
+    };
+    let mut platform = Platform::start(config).await?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let failure = tokio::select! {
+        _ = tokio::signal::ctrl_c() => None,
+        _ = terminate.recv() => None,
+        e = platform.failed() => Some(e),
+    };
+    tracing::info!("shutting down");
+    platform.stop().await?;
+    failure.map_or(Ok(()), Err)
+}
+
+fn kafka_source(kafka: &KafkaArgs, listen: std::net::SocketAddr) -> KafkaSource {
+    match &kafka.kafka_brokers {
+        Some(brokers) => KafkaSource::External {
+            brokers: brokers.clone(),
+        },
+        None => KafkaSource::BuiltIn { listen },
+    }
+}
+
+fn api_config(http: std::net::SocketAddr) -> ApiConfig {
+    ApiConfig {
+        http,
+        socket_queue: api::DEFAULT_SOCKET_QUEUE,
+    }
+}
+
+fn simulator_config(sim: SimArgs) -> Result<SimulatorConfig> {
+    anyhow::ensure!(
+        sim.sim_speed_kmh.is_finite() && sim.sim_speed_kmh > 0.0,
+        "--sim-speed-kmh (ROTA_SIM_SPEED_KMH) must be a positive number, got {}",
+        sim.sim_speed_kmh
+    );
+    anyhow::ensure!(
+        sim.sim_tick_ms > 0,
+        "--sim-tick-ms (ROTA_SIM_TICK_MS) must be at least 1"
+    );
+    Ok(SimulatorConfig {
+        speed_kmh: sim.sim_speed_kmh,
+        tick: sim.tick(),
+        routes_dir: sim.routes_dir,
+    })
+}

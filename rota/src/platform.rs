@@ -1,0 +1,212 @@
+//! Wiring: starts the parts a subcommand asks for (built-in broker, topics, simulator, api) on one
+//! shared producer and one shutdown signal, and stops them in order.
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, atomic::AtomicBool},
+    time::Duration,
+};
+
+use anyhow::{Context, Result, anyhow};
+use api::{AppState, hub::Hub, store};
+use events::KafkaConfig;
+use rdkafka::producer::{FutureProducer, Producer};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::broker::BuiltInBroker;
+
+/// Where Kafka is.
+#[derive(Clone, Debug)]
+pub enum KafkaSource {
+    /// Start the built-in broker on this address, its log in the data directory.
+    BuiltIn { listen: SocketAddr },
+    /// An existing cluster's bootstrap servers.
+    External { brokers: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    pub http: SocketAddr,
+    /// Per-socket frame queue length (see `api::hub`).
+    pub socket_queue: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct SimulatorConfig {
+    pub speed_kmh: f64,
+    pub tick: Duration,
+    pub routes_dir: Option<PathBuf>,
+}
+
+/// Which parts to run and how.
+#[derive(Clone, Debug)]
+pub struct PlatformConfig {
+    pub kafka: KafkaSource,
+    pub data_dir: PathBuf,
+    pub partitions: i32,
+    pub api: Option<ApiConfig>,
+    pub simulator: Option<SimulatorConfig>,
+}
+
+/// The running parts.
+pub struct Platform {
+    /// Where the HTTP server listens, if the api runs.
+    pub http_addr: Option<SocketAddr>,
+    pub kafka: KafkaConfig,
+    shutdown: CancellationToken,
+    tasks: JoinSet<(&'static str, Result<()>)>,
+    producer: FutureProducer,
+    broker: Option<BuiltInBroker>,
+}
+
+impl Platform {
+    pub async fn start(config: PlatformConfig) -> Result<Self> {
+        let (broker, brokers) = match &config.kafka {
+            KafkaSource::BuiltIn { listen } => {
+                let broker = BuiltInBroker::start(*listen, &config.data_dir).await?;
+                (Some(broker), listen.to_string())
+            }
+            KafkaSource::External { brokers } => (None, brokers.clone()),
+        };
+        let kafka = KafkaConfig::new(brokers).with_env_passthrough();
+        ensure_topics(&kafka, config.partitions).await?;
+        let producer = kafka.producer().context("creating the Kafka producer")?;
+
+        let mut platform = Self {
+            http_addr: None,
+            kafka,
+            shutdown: CancellationToken::new(),
+            tasks: JoinSet::new(),
+            producer,
+            broker,
+        };
+        if let Some(sim) = config.simulator {
+            platform.start_simulator(sim);
+        }
+        if let Some(api) = config.api {
+            platform.start_api(api, &config.data_dir).await?;
+        }
+        Ok(platform)
+    }
+
+    fn start_simulator(&mut self, sim: SimulatorConfig) {
+        let config = simulator::Config {
+            kafka: self.kafka.clone(),
+            speed_kmh: sim.speed_kmh,
+            tick: sim.tick,
+            routes_dir: sim.routes_dir,
+        };
+        let (producer, shutdown) = (self.producer.clone(), self.shutdown.clone());
+        self.tasks.spawn(async move {
+            (
+                "simulator",
+                simulator::run(config, producer, shutdown)
+                    .await
+                    .map_err(Into::into),
+            )
+        });
+    }
+
+    async fn start_api(&mut self, config: ApiConfig, data_dir: &std::path::Path) -> Result<()> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+        let store_path = data_dir.join("store.redb");
+        let store = store::EmbeddedStore::open(&store_path)?;
+        let seeded = store::seed_if_empty(&store).await?;
+        if seeded > 0 {
+            info!(routes = seeded, store = %store_path.display(), "seeded the sample routes");
+        }
+        let hub = Arc::new(Hub::new(config.socket_queue));
+        let positions_ready = Arc::new(AtomicBool::new(false));
+        let state = Arc::new(AppState {
+            store: Arc::new(store),
+            hub: hub.clone(),
+            producer: self.producer.clone(),
+            positions_ready: positions_ready.clone(),
+            shutdown: self.shutdown.clone(),
+        });
+
+        let (kafka, shutdown) = (self.kafka.clone(), self.shutdown.clone());
+        self.tasks.spawn(async move {
+            let result = api::consume_positions(&kafka, hub, positions_ready, shutdown).await;
+            ("position consumer", result.map_err(Into::into))
+        });
+
+        let listener = tokio::net::TcpListener::bind(config.http)
+            .await
+            .with_context(|| format!("HTTP listener {} is not free", config.http))?;
+        let addr = listener.local_addr()?;
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            let app = api::router(state);
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await;
+            ("http server", served.map_err(Into::into))
+        });
+        info!("web map at http://{addr}");
+        self.http_addr = Some(addr);
+        Ok(())
+    }
+
+    /// Resolves when a part stops by itself (an error, since parts run until shutdown).
+    pub async fn failed(&mut self) -> anyhow::Error {
+        match self.tasks.join_next().await {
+            Some(Ok((part, Err(e)))) => e.context(format!("{part} failed")),
+            Some(Ok((part, Ok(())))) => anyhow!("{part} stopped unexpectedly"),
+            Some(Err(e)) => anyhow!("a task panicked: {e}"),
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Stops every part: sockets are closed, the simulator leaves unfinished rides uncommitted (they
+    /// resume after a restart), the producer is flushed, and the broker stops last.
+    pub async fn stop(mut self) -> Result<()> {
+        self.shutdown.cancel();
+        let deadline = tokio::time::sleep(Duration::from_secs(10));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => {
+                    warn!(parts = self.tasks.len(), "parts did not stop in time; aborting them");
+                    self.tasks.abort_all();
+                    break;
+                }
+                next = self.tasks.join_next() => match next {
+                    None => break,
+                    Some(Ok((part, Err(e)))) => warn!(part, error = %e, "part ended with an error"),
+                    Some(_) => {}
+                },
+            }
+        }
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(5)))
+            .await?
+            .context("flushing the producer")?;
+        if let Some(broker) = self.broker.take() {
+            broker.stop().await;
+        }
+        info!("stopped");
+        Ok(())
+    }
+}
+
+/// Creates the topics, retrying while the cluster comes up (a compose Kafka may still be starting).
+async fn ensure_topics(kafka: &KafkaConfig, partitions: i32) -> Result<()> {
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1.. {
+        match events::ensure_topics(kafka, &events::TOPICS, partitions).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < 10 => {
+                warn!(attempt, error = %e, brokers = kafka.brokers, "Kafka not ready; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e).context(format!("creating topics on {}", kafka.brokers)),
+        }
+    }
+    unreachable!("the loop returns")
+}

@@ -1,0 +1,164 @@
+//! Shared test harness: boots the whole platform in-process on free ports with a temp data dir, and
+//! talks to it the way a user's tools would: HTTP, WebSocket and Kafka clients over real sockets.
+#![allow(dead_code)] // each test file uses its own share of these helpers
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use futures::{SinkExt, StreamExt};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use rota::platform::{ApiConfig, KafkaSource, Platform, PlatformConfig, SimulatorConfig};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
+
+/// A port nothing listens on right now (the broker needs a fixed port it can advertise).
+pub fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// Test rides are fast-forwarded: 3,000 km/h sampled every 20 ms is ~17 m per position.
+pub const TEST_SPEED_KMH: f64 = 3_000.0;
+pub const TEST_TICK: Duration = Duration::from_millis(20);
+
+pub fn config(data_dir: &Path) -> PlatformConfig {
+    PlatformConfig {
+        kafka: KafkaSource::BuiltIn {
+            listen: free_port(),
+        },
+        data_dir: data_dir.to_owned(),
+        partitions: 3,
+        api: Some(ApiConfig {
+            http: "127.0.0.1:0".parse().unwrap(),
+            socket_queue: 4096,
+        }),
+        simulator: Some(SimulatorConfig {
+            speed_kmh: TEST_SPEED_KMH,
+            tick: TEST_TICK,
+            routes_dir: None,
+        }),
+    }
+}
+
+/// The whole platform on the built-in broker, ready (`/readyz` says so).
+pub async fn boot(data_dir: &Path) -> Platform {
+    boot_with(config(data_dir)).await
+}
+
+pub async fn boot_with(config: PlatformConfig) -> Platform {
+    let platform = Platform::start(config).await.expect("platform starts");
+    let base = base_url(&platform);
+    for _ in 0..200 {
+        if let Ok((200, _)) = http("GET", &format!("{base}/readyz"), None).await {
+            return platform;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, body) = http("GET", &format!("{base}/readyz"), None).await.unwrap();
+    panic!("platform never became ready: {body}");
+}
+
+pub fn base_url(platform: &Platform) -> String {
+    format!("http://{}", platform.http_addr.expect("api runs"))
+}
+
+/// Sends a request and returns the status and the body (as JSON when it is JSON, else a string).
+pub async fn http(method: &str, url: &str, body: Option<&str>) -> Result<(u16, Value), String> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut request = hyper::Request::builder().method(method).uri(url);
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    let request = request
+        .body(Full::new(Bytes::from(body.unwrap_or_default().to_owned())))
+        .map_err(|e| e.to_string())?;
+    let response = client.request(request).await.map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    Ok((status, body))
+}
+
+pub struct Ws(WebSocketStream<MaybeTlsStream<TcpStream>>);
+
+impl Ws {
+    pub async fn connect(platform: &Platform) -> Self {
+        let url = format!("ws://{}/ws", platform.http_addr.unwrap());
+        let (stream, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        Self(stream)
+    }
+
+    pub async fn send(&mut self, frame: &str) {
+        self.0.send(Message::text(frame)).await.expect("frame sent");
+    }
+
+    /// The next JSON frame; panics after 20 s of silence or if the socket closes.
+    pub async fn next(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(20), self.0.next())
+                .await
+                .expect("a frame within 20 s")
+                .expect("socket open")
+                .expect("valid message");
+            match message {
+                Message::Text(text) => {
+                    return serde_json::from_str(&text).expect("frames are JSON");
+                }
+                Message::Close(frame) => panic!("socket closed: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next frame of the given type, skipping others.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.next().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    /// Every `position` frame of `ride_id` up to and including the one with `finished: true`.
+    pub async fn positions_until_finished(&mut self, ride_id: &str) -> Vec<Value> {
+        let mut positions = Vec::new();
+        loop {
+            let frame = self.next().await;
+            if frame["type"] == "position" && frame["rideId"] == ride_id {
+                let finished = frame["finished"] == true;
+                positions.push(frame);
+                if finished {
+                    return positions;
+                }
+            }
+        }
+    }
+}
+
+/// The Python that has the test clients installed (see scripts/test-setup).
+pub fn python() -> PathBuf {
+    if let Some(path) = std::env::var_os("ROTA_TEST_PYTHON") {
+        return path.into();
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.test-env/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        "python3".into()
+    }
+}

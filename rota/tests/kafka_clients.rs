@@ -1,0 +1,68 @@
+//! Independent Kafka clients use the running platform's built-in broker: kafka-python (a pure-Python
+//! implementation of the protocol) and confluent-kafka list the topics, join consumer groups and
+//! read a ride's positions, keyed by ride id and with `position` as `[lng, lat]`.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Ws, base_url, boot, http};
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_python_and_confluent_kafka_read_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = boot(dir.path()).await;
+    let base = base_url(&platform);
+    let mut ws = Ws::connect(&platform).await;
+    ws.send(r#"{"type":"watch-fleet"}"#).await;
+    let (status, body) = http(
+        "POST",
+        &format!("{base}/api/rides"),
+        Some(r#"{"routeId":"2"}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 202);
+    let ride = body["rideId"].as_str().unwrap().to_owned();
+    let delivered = ws.positions_until_finished(&ride).await;
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kafka_clients.py");
+    let bootstrap = platform.kafka.brokers.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(common::python())
+            .args([script, &bootstrap, &ride])
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("python runs (scripts/test-setup installs the clients)");
+    assert!(
+        output.status.success(),
+        "kafka clients failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    for client in ["kafka-python", "confluent-kafka"] {
+        let topics = &result[client]["topics"];
+        for topic in [events::TOPIC_NEW_DIRECTION, events::TOPIC_NEW_POSITION] {
+            assert!(
+                topics.as_array().unwrap().contains(&json!(topic)),
+                "{client} lists {topic}: {topics}"
+            );
+        }
+        let read = result[client]["positions"].as_array().unwrap();
+        assert_eq!(read.len(), delivered.len(), "{client} reads every position");
+        for (kafka, socket) in read.iter().zip(&delivered) {
+            assert_eq!(kafka["seq"], socket["seq"], "{client} reads them in order");
+            // Kafka carries [lng, lat]; browsers get {lat, lng}.
+            assert_eq!(
+                kafka["position"],
+                json!([socket["position"]["lng"], socket["position"]["lat"]])
+            );
+        }
+        assert_eq!(read.last().unwrap()["finished"], true);
+    }
+    platform.stop().await.unwrap();
+}

@@ -1,0 +1,344 @@
+//! End to end on the built-in broker: rides started over WebSocket and REST arrive in order, follow
+//! the route's geometry, and can be watched from another socket mid-ride.
+
+mod common;
+
+use common::{Ws, base_url, boot, http};
+use events::LatLng;
+use serde_json::{Value, json};
+use simulator::motion::{Polyline, distance_m};
+
+fn point(v: &Value) -> LatLng {
+    LatLng {
+        lat: v["lat"].as_f64().unwrap(),
+        lng: v["lng"].as_f64().unwrap(),
+    }
+}
+
+async fn route_line(base: &str, id: &str) -> Polyline {
+    let (status, route) = http("GET", &format!("{base}/api/routes/{id}"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{route}");
+    Polyline::new(
+        route["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(point)
+            .collect(),
+    )
+}
+
+/// The path is complete and in order, starts and ends on the route's ends, never leaves the route,
+/// and moves forward.
+fn assert_follows(line: &Polyline, positions: &[LatLng], progress: &[f64]) {
+    let start = line.at(0.0).0;
+    let end = line.at(line.length_m()).0;
+    assert!(
+        distance_m(positions[0], start) < 0.5,
+        "starts at the route's start"
+    );
+    assert!(
+        distance_m(*positions.last().unwrap(), end) < 0.5,
+        "ends at the route's end"
+    );
+    for p in positions {
+        assert!(line.distance_to(*p) < 1.0, "{p:?} is off the route");
+    }
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]),
+        "progress never goes back"
+    );
+    assert_eq!(*progress.last().unwrap(), 1.0);
+    // 3,000 km/h every 20 ms is 16.7 m a step: the count follows from the route's length.
+    let expected = (line.length_m() / (common::TEST_SPEED_KMH / 3.6 * 0.02)).ceil() as usize + 1;
+    assert_eq!(positions.len(), expected, "one position per tick");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rides_started_over_websocket_and_rest_follow_their_routes_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = boot(dir.path()).await;
+    let base = base_url(&platform);
+
+    let (status, routes) = http("GET", &format!("{base}/api/routes"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let ids: Vec<_> = routes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [json!("1"), json!("2"), json!("3")],
+        "seeded with the sample routes"
+    );
+    assert_eq!(
+        routes[0]["startPosition"],
+        json!({"lat": -15.82594, "lng": -47.92923})
+    );
+    assert!(routes[0]["endPosition"]["lat"].is_number());
+
+    // Over WebSocket: the starter gets `started` and then every position of its ride.
+    let mut starter = Ws::connect(&platform).await;
+    starter.send(r#"{"type":"start","routeId":"1"}"#).await;
+    let started = starter.next_of("started").await;
+    assert_eq!(started["routeId"], "1");
+    let ws_ride = started["rideId"].as_str().unwrap().to_owned();
+
+    // Over REST, with a second socket watching that ride mid-flight, as after a page refresh.
+    let (status, body) = http(
+        "POST",
+        &format!("{base}/api/rides"),
+        Some(r#"{"routeId":"2"}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 202, "{body}");
+    let rest_ride = body["rideId"].as_str().unwrap().to_owned();
+    // Join mid-ride, as a refreshed page would.
+    loop {
+        let (_, ride) = http("GET", &format!("{base}/api/rides/{rest_ride}"), None)
+            .await
+            .unwrap();
+        if ride["positions"].as_u64().unwrap() >= 3 {
+            assert_eq!(
+                ride["status"], "driving",
+                "joined too late to test a mid-ride watch"
+            );
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let mut watcher = Ws::connect(&platform).await;
+    watcher
+        .send(&json!({"type": "watch", "rideId": rest_ride}).to_string())
+        .await;
+    let watching = watcher.next_of("watching").await;
+    let mut path: Vec<LatLng> = watching["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(point)
+        .collect();
+    assert!(
+        !path.is_empty(),
+        "a mid-ride watcher gets the path so far: {watching}"
+    );
+
+    let ws_positions = starter.positions_until_finished(&ws_ride).await;
+    let seqs: Vec<u64> = ws_positions
+        .iter()
+        .map(|p| p["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        (0..seqs.len() as u64).collect::<Vec<_>>(),
+        "every position, in order"
+    );
+    assert_follows(
+        &route_line(&base, "1").await,
+        &ws_positions
+            .iter()
+            .map(|p| point(&p["position"]))
+            .collect::<Vec<_>>(),
+        &ws_positions
+            .iter()
+            .map(|p| p["progress"].as_f64().unwrap())
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(
+        starter.next_of("finished").await["rideId"],
+        ws_ride.as_str()
+    );
+
+    // The watcher's snapshot plus live positions is the whole ride: no gap, no repeat.
+    let live = watcher.positions_until_finished(&rest_ride).await;
+    assert_eq!(
+        live[0]["seq"].as_u64().unwrap(),
+        path.len() as u64,
+        "live picks up after the snapshot"
+    );
+    path.extend(live.iter().map(|p| point(&p["position"])));
+    let mut progress = vec![0.0; path.len() - live.len()];
+    progress.extend(live.iter().map(|p| p["progress"].as_f64().unwrap()));
+    assert_follows(&route_line(&base, "2").await, &path, &progress);
+
+    let (status, ride) = http("GET", &format!("{base}/api/rides/{rest_ride}"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(ride["status"], "finished");
+    assert_eq!(ride["progress"], 1.0);
+    assert_eq!(ride["routeId"], "2");
+    assert_eq!(ride["positions"].as_u64().unwrap(), path.len() as u64);
+    platform.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_sees_rides_it_did_not_start_and_reference_commands_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = boot(dir.path()).await;
+    let mut fleet = Ws::connect(&platform).await;
+    fleet.send(r#"{"type":"watch-fleet"}"#).await;
+    assert_eq!(fleet.next_of("watching-fleet").await["rides"], json!([]));
+
+    // What the reference system's backend sends: no ride id, no points, no speed.
+    let producer = platform.kafka.producer().unwrap();
+    let command = r#"{"routeId":"3","clientId":"reference-client"}"#;
+    producer
+        .send(
+            rdkafka::producer::FutureRecord::to(events::TOPIC_NEW_DIRECTION)
+                .key("reference-client")
+                .payload(command),
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    let first = fleet.next_of("position").await;
+    assert_eq!(first["clientId"], "reference-client");
+    assert_eq!(first["routeId"], "3");
+    assert_eq!(first["seq"], 0);
+    let ride_id = first["rideId"].as_str().unwrap().to_owned();
+    let rest = fleet.positions_until_finished(&ride_id).await;
+    let base = base_url(&platform);
+    let line = route_line(&base, "3").await;
+    let last = point(&rest.last().unwrap()["position"]);
+    assert!(
+        distance_m(last, line.at(line.length_m()).0) < 0.5,
+        "drove the seed route 3 to its end"
+    );
+    platform.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_error_and_nothing_else_breaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = boot(dir.path()).await;
+    let base = base_url(&platform);
+    let rides = format!("{base}/api/rides");
+
+    let (status, body) = http("POST", &rides, Some(r#"{"routeId":"99"}"#))
+        .await
+        .unwrap();
+    assert_eq!(status, 404);
+    assert_eq!(body["error"], r#"route "99" not found"#);
+    let (status, body) = http("GET", &format!("{base}/api/routes/99"), None)
+        .await
+        .unwrap();
+    assert_eq!((status, body["detail"]["id"].clone()), (404, json!("99")));
+    let (status, body) = http("GET", &format!("{base}/api/rides/nope"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 404, "{body}");
+
+    let (status, body) = http("POST", &rides, Some(r#"{"routeId": "1""#))
+        .await
+        .unwrap();
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("EOF"), "{body}");
+    let (status, body) = http("POST", &rides, Some(r#"{"route":"1"}"#))
+        .await
+        .unwrap();
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `routeId`"),
+        "{body}"
+    );
+    let (status, body) = http("POST", &rides, Some(r#"{"routeId":"1","speedKmh":-5}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, body["detail"]["field"].clone()),
+        (400, json!("speedKmh")),
+        "{body}"
+    );
+    let (status, body) = http("GET", &format!("{base}/no/such/page"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 404);
+    assert!(body["error"].is_string());
+
+    // A malformed frame gets an error frame and the socket keeps working.
+    let mut ws = Ws::connect(&platform).await;
+    ws.send("this is not json").await;
+    let error = ws.next().await;
+    assert_eq!(error["type"], "error");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid frame"),
+        "{error}"
+    );
+    ws.send(r#"{"type":"teleport"}"#).await;
+    assert!(
+        ws.next().await["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown variant `teleport`")
+    );
+    ws.send(r#"{"type":"start","routeId":"99"}"#).await;
+    assert_eq!(ws.next().await["error"], r#"route "99" not found"#);
+    ws.send(r#"{"type":"start","routeId":"2"}"#).await;
+    let started = ws.next_of("started").await;
+    let ride = started["rideId"].as_str().unwrap();
+    let positions = ws.positions_until_finished(ride).await;
+    assert!(
+        positions.len() > 10,
+        "the socket still works after bad frames"
+    );
+
+    // A malformed Kafka command is skipped; the next good one still drives.
+    let producer = platform.kafka.producer().unwrap();
+    for payload in [
+        "{not json",
+        r#"{"routeId":"1","clientId":"x","points":[[0,0],[0,95]]}"#,
+    ] {
+        producer
+            .send(
+                rdkafka::producer::FutureRecord::<str, str>::to(events::TOPIC_NEW_DIRECTION)
+                    .payload(payload),
+                std::time::Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+    }
+    ws.send(r#"{"type":"start","routeId":"2"}"#).await;
+    let started = ws.next_of("started").await;
+    let positions = ws
+        .positions_until_finished(started["rideId"].as_str().unwrap())
+        .await;
+    assert!(positions.last().unwrap()["finished"] == true);
+    platform.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_and_the_web_map_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = boot(dir.path()).await;
+    let base = base_url(&platform);
+    let (status, body) = http("GET", &format!("{base}/healthz"), None).await.unwrap();
+    assert_eq!((status, body["status"].clone()), (200, json!("ok")));
+    let (status, body) = http("GET", &format!("{base}/readyz"), None).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["checks"],
+        json!({"broker": "ok", "store": "ok", "positions": "ok"})
+    );
+    let (status, page) = http("GET", &format!("{base}/"), None).await.unwrap();
+    assert_eq!(status, 200);
+    assert!(page.as_str().unwrap().contains("leaflet.js"));
+    let (status, _) = http("GET", &format!("{base}/vendor/leaflet/leaflet.js"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    platform.stop().await.unwrap();
+}

@@ -1,0 +1,178 @@
+//! The route simulator: consumes `route.new-direction` commands (consumer group `simulator`), drives
+//! one vehicle per command along its route with a speed model, and publishes `route.new-position`
+//! events keyed by ride id, the last one with `finished: true`.
+//!
+//! Many rides run at once, each its own task, all on the process's one shared producer. A ride awaits
+//! each delivery before its next tick, so its positions stay in order even across retries.
+
+pub mod motion;
+mod offsets;
+mod ride;
+pub mod route;
+
+use std::{path::PathBuf, time::Duration};
+
+use events::{LatLng, NewDirection, TOPIC_NEW_DIRECTION};
+use rdkafka::{
+    Message, TopicPartitionList,
+    consumer::{CommitMode, Consumer, StreamConsumer},
+    error::KafkaError,
+    producer::FutureProducer,
+};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+pub use ride::RideError;
+
+/// City speed the reference system's users expect to watch.
+pub const DEFAULT_SPEED_KMH: f64 = 30.0;
+/// How often a vehicle reports its position, as in the reference system.
+pub const DEFAULT_TICK: Duration = Duration::from_millis(500);
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub kafka: events::KafkaConfig,
+    /// Speed of a ride whose command names none.
+    pub speed_kmh: f64,
+    /// Time between two positions of a ride.
+    pub tick: Duration,
+    /// Where `<routeId>.txt` files are looked up for commands that carry no points; the seed
+    /// catalogue is used when unset or when the file is not there.
+    pub routes_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+}
+
+/// Runs the simulator until `shutdown` is cancelled. Running rides are then stopped and their
+/// commands left uncommitted, so a restarted simulator drives them again.
+pub async fn run(
+    config: Config,
+    producer: FutureProducer,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let consumer: StreamConsumer = config
+        .kafka
+        .client()
+        .set("group.id", "simulator")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    consumer.subscribe(&[TOPIC_NEW_DIRECTION])?;
+    info!(
+        speed_kmh = config.speed_kmh,
+        tick_ms = config.tick.as_millis() as u64,
+        "simulator consuming {TOPIC_NEW_DIRECTION}"
+    );
+
+    let mut tracker = offsets::OffsetTracker::default();
+    let mut rides: JoinSet<(i32, i64)> = JoinSet::new();
+    loop {
+        let (partition, offset) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some(done) = rides.join_next() => match done {
+                Ok(done) => done,
+                Err(e) => { error!(error = %e, "ride task failed"); continue; }
+            },
+            message = consumer.recv() => {
+                let message = message?;
+                let (partition, offset) = (message.partition(), message.offset());
+                match start_ride(&config, &producer, &message) {
+                    Ok(ride) => {
+                        tracker.start(partition, offset);
+                        rides.spawn(async move { ride.await; (partition, offset) });
+                        continue;
+                    }
+                    Err(reason) => {
+                        warn!(partition, offset, %reason, "skipping unusable {TOPIC_NEW_DIRECTION} message");
+                        (partition, offset)
+                    }
+                }
+            }
+        };
+        if let Some(next) = tracker.finish(partition, offset) {
+            commit(&consumer, partition, next);
+        }
+    }
+
+    info!(
+        running = rides.len(),
+        "simulator stopping; unfinished rides resume after restart"
+    );
+    rides.shutdown().await;
+    // The producer is shared; whoever owns it flushes it.
+    Ok(())
+}
+
+fn commit(consumer: &StreamConsumer, partition: i32, next: i64) {
+    let mut list = TopicPartitionList::new();
+    if let Err(e) = list
+        .add_partition_offset(
+            TOPIC_NEW_DIRECTION,
+            partition,
+            rdkafka::Offset::Offset(next),
+        )
+        .and_then(|()| consumer.commit(&list, CommitMode::Async))
+    {
+        warn!(partition, next, error = %e, "offset commit failed; the commands may be replayed");
+    }
+}
+
+/// Decodes a command and returns the ride it asks for, ready to be driven.
+fn start_ride(
+    config: &Config,
+    producer: &FutureProducer,
+    message: &impl Message,
+) -> Result<impl Future<Output = ()> + Send + 'static, String> {
+    let mut command =
+        NewDirection::decode(message.payload().unwrap_or_default()).map_err(|e| e.to_string())?;
+    // The reference system sends no ride id; one derived from the command's place in the log stays
+    // the same when the command is redelivered.
+    command
+        .ride_id
+        .get_or_insert_with(|| format!("p{}-o{}", message.partition(), message.offset()));
+    let points = match &command.points {
+        Some(points) => points
+            .iter()
+            .map(|p| LatLng::from_lng_lat(*p))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => lookup_route(config, &command.route_id)?,
+    };
+    if points.len() < 2 {
+        return Err(format!(
+            "route {} has fewer than 2 points",
+            command.route_id
+        ));
+    }
+    let speed = command.speed_kmh.unwrap_or(config.speed_kmh);
+    let ride = ride::Ride::new(command, points, speed, config.tick);
+    let producer = producer.clone();
+    Ok(async move {
+        if let Err(e) = ride.drive(&producer).await {
+            error!(error = %e, "ride stopped early");
+        }
+    })
+}
+
+/// A route by id: `<routes_dir>/<id>.txt` if present, else the seed catalogue.
+fn lookup_route(config: &Config, id: &str) -> Result<Vec<LatLng>, String> {
+    let safe = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if let Some(dir) = config.routes_dir.as_ref().filter(|_| safe) {
+        let file = dir.join(format!("{id}.txt"));
+        if file.exists() {
+            return route::read_route_file(&file).map_err(|e| e.to_string());
+        }
+    }
+    route::seed_routes()
+        .into_iter()
+        .find(|r| r.id == id)
+        .map(|r| r.points)
+        .ok_or_else(|| format!("unknown route {id:?} and the command carries no points"))
+}

@@ -1,0 +1,168 @@
+//! Route files and the seed catalogue.
+//!
+//! A route file holds one `lat,lng` point per line, as in the reference system. A line that does not
+//! parse is an error naming the file and the line: a silently shortened route would look fine on the
+//! map and be wrong.
+
+use std::path::{Path, PathBuf};
+
+use events::LatLng;
+
+/// A route of the seed catalogue, shipped inside the binary.
+#[derive(Clone, Debug)]
+pub struct SeedRoute {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub points: Vec<LatLng>,
+}
+
+/// The reference system's three sample routes, with its titles.
+const SEED: [(&str, &str, &str, &str); 3] = [
+    (
+        "1",
+        "Primeiro",
+        "routes/1.txt",
+        include_str!("../routes/1.txt"),
+    ),
+    (
+        "2",
+        "Segundo",
+        "routes/2.txt",
+        include_str!("../routes/2.txt"),
+    ),
+    (
+        "3",
+        "Terceiro",
+        "routes/3.txt",
+        include_str!("../routes/3.txt"),
+    ),
+];
+
+/// The seed catalogue: what a fresh store is filled with and what the simulator falls back to.
+pub fn seed_routes() -> Vec<SeedRoute> {
+    SEED.iter()
+        .map(|(id, title, file, text)| SeedRoute {
+            id,
+            title,
+            // The shipped files are checked by a test; a failure here is a build defect.
+            points: parse_route(Path::new(file), text).expect("seed route files are valid"),
+        })
+        .collect()
+}
+
+/// A route file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteFileError {
+    #[error("{file}: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: {reason} (expected `lat,lng`, got {text:?})")]
+    Line {
+        file: PathBuf,
+        line: usize,
+        text: String,
+        reason: String,
+    },
+    #[error("{file}: a route needs at least 2 points, found {found}")]
+    TooShort { file: PathBuf, found: usize },
+}
+
+/// Reads and parses a route file.
+pub fn read_route_file(file: &Path) -> Result<Vec<LatLng>, RouteFileError> {
+    let text = std::fs::read_to_string(file).map_err(|source| RouteFileError::Read {
+        file: file.to_owned(),
+        source,
+    })?;
+    parse_route(file, &text)
+}
+
+/// Parses route-file text; `file` only names the source in errors. Blank lines are skipped.
+pub fn parse_route(file: &Path, text: &str) -> Result<Vec<LatLng>, RouteFileError> {
+    let mut points = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let error = |reason: String| RouteFileError::Line {
+            file: file.to_owned(),
+            line: index + 1,
+            text: raw.to_owned(),
+            reason,
+        };
+        let (lat, lng) = line
+            .split_once(',')
+            .ok_or_else(|| error("no comma".into()))?;
+        let number = |name: &str, s: &str| {
+            s.trim()
+                .parse::<f64>()
+                .map_err(|_| error(format!("{name} {:?} is not a number", s.trim())))
+        };
+        let point =
+            LatLng::new(number("latitude", lat)?, number("longitude", lng)?).map_err(error)?;
+        points.push(point);
+    }
+    if points.len() < 2 {
+        return Err(RouteFileError::TooShort {
+            file: file.to_owned(),
+            found: points.len(),
+        });
+    }
+    Ok(points)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_catalogue_matches_the_reference_files() {
+        let routes = seed_routes();
+        let ids: Vec<_> = routes.iter().map(|r| r.id).collect();
+        assert_eq!(ids, ["1", "2", "3"]);
+        assert_eq!(routes[0].points.len(), 219);
+        assert_eq!(routes[1].points.len(), 40);
+        assert_eq!(routes[2].points.len(), 265);
+        assert_eq!(
+            routes[0].points[0],
+            LatLng {
+                lat: -15.82594,
+                lng: -47.92923
+            }
+        );
+    }
+
+    #[test]
+    fn a_bad_line_names_file_and_line() {
+        let err = parse_route(Path::new("r.txt"), "1,2\n\n3,x\n4,5\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"r.txt:3: longitude "x" is not a number (expected `lat,lng`, got "3,x")"#
+        );
+        let err = parse_route(Path::new("r.txt"), "1,2\n1;2\n").unwrap_err();
+        assert!(err.to_string().starts_with("r.txt:2: no comma"), "{err}");
+        let err = parse_route(Path::new("r.txt"), "1,2\n91,2\n").unwrap_err();
+        assert!(err.to_string().starts_with("r.txt:2: latitude 91"), "{err}");
+    }
+
+    #[test]
+    fn a_route_needs_two_points() {
+        let err = parse_route(Path::new("one.txt"), "1,2\n").unwrap_err();
+        assert!(
+            matches!(err, RouteFileError::TooShort { found: 1, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reads_files_from_disk_and_names_missing_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("9.txt");
+        std::fs::write(&file, "-15.8,-47.9\n-15.9,-47.8\n").unwrap();
+        assert_eq!(read_route_file(&file).unwrap().len(), 2);
+        let err = read_route_file(&dir.path().join("missing.txt")).unwrap_err();
+        assert!(err.to_string().contains("missing.txt"), "{err}");
+    }
+}

@@ -1,0 +1,63 @@
+//! The browser map's files, embedded in the binary at build time (see `build.rs`), so `rota up`
+//! serves a working page offline with nothing installed beside it.
+
+include!(concat!(env!("OUT_DIR"), "/assets.rs"));
+
+/// One embedded file.
+#[derive(Clone, Copy, Debug)]
+pub struct Asset {
+    pub content_type: &'static str,
+    pub body: &'static [u8],
+}
+
+/// The file served at `path` (`/` is the map page), if there is one.
+pub fn asset(path: &str) -> Option<Asset> {
+    let path = if path == "/" { "/index.html" } else { path };
+    ASSETS
+        .iter()
+        .find(|(url, _)| *url == path)
+        .map(|(url, body)| Asset {
+            content_type: content_type(url),
+            body,
+        })
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("png") => "image/png",
+        Some("svg") => "image/svg+xml",
+        Some("json") => "application/json",
+        _ => "text/plain; charset=utf-8",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serves_the_page_and_vendored_leaflet() {
+        let page = asset("/").unwrap();
+        assert_eq!(page.content_type, "text/html; charset=utf-8");
+        let html = std::str::from_utf8(page.body).unwrap();
+        for linked in [
+            "/vendor/leaflet/leaflet.js",
+            "/vendor/leaflet/leaflet.css",
+            "/app.js",
+            "/style.css",
+        ] {
+            assert!(html.contains(linked), "index.html links {linked}");
+            assert!(asset(linked).is_some(), "{linked} is embedded");
+        }
+        assert_eq!(
+            asset("/vendor/leaflet/images/marker-icon.png")
+                .unwrap()
+                .content_type,
+            "image/png"
+        );
+        assert!(asset("/nope.js").is_none());
+    }
+}
