@@ -335,3 +335,96 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn position(ride: &str, seq: u64, finished: bool) -> NewPosition {
+        NewPosition {
+            route_id: "1".into(),
+            client_id: "c".into(),
+            ride_id: ride.into(),
+            position: [-47.9, -15.8 - seq as f64 * 0.001],
+            finished,
+            seq,
+            progress: 0.0,
+            distance_m: 0.0,
+            route_length_m: 0.0,
+            speed_kmh: 30.0,
+            heading: 0.0,
+            timestamp: 0,
+        }
+    }
+
+    fn drain(sub: &mut Subscription) -> Vec<serde_json::Value> {
+        let mut frames = Vec::new();
+        while let Ok(frame) = sub.frames.try_recv() {
+            frames.push(serde_json::from_str(frame.as_str()).unwrap());
+        }
+        frames
+    }
+
+    #[test]
+    fn a_slow_socket_is_dropped_without_costing_the_others_a_frame() {
+        let hub = Hub::new(4);
+        let mut fast = hub.subscribe();
+        let slow = hub.subscribe();
+        hub.watch_fleet(fast.id);
+        hub.watch_fleet(slow.id);
+        let mut received = drain(&mut fast).len();
+        for seq in 0..10 {
+            hub.position(&position("r", seq, false));
+            received += drain(&mut fast).len();
+        }
+        assert_eq!(
+            received, 11,
+            "the fast socket got the fleet snapshot and every position"
+        );
+        assert!(
+            slow.too_slow.load(Ordering::Relaxed),
+            "the slow socket is marked"
+        );
+        assert_eq!(hub.sockets(), 1, "and let go");
+    }
+
+    #[test]
+    fn a_late_watcher_gets_the_path_then_only_new_positions() {
+        let hub = Hub::new(64);
+        for seq in 0..3 {
+            hub.position(&position("r", seq, false));
+        }
+        let mut late = hub.subscribe();
+        hub.watch_ride(late.id, "r");
+        hub.position(&position("r", 3, true));
+        let frames = drain(&mut late);
+        assert_eq!(frames[0]["type"], "watching");
+        assert_eq!(frames[0]["path"].as_array().unwrap().len(), 3);
+        assert_eq!(frames[0]["ride"]["status"], "driving");
+        assert_eq!(frames[1]["type"], "position");
+        assert_eq!(frames[1]["seq"], 3);
+        assert_eq!(frames[2]["type"], "finished");
+        assert_eq!(frames.len(), 3);
+        assert_eq!(hub.ride("r").unwrap().status, RideStatus::Finished);
+    }
+
+    #[test]
+    fn watching_a_ride_before_its_first_position_still_delivers_it() {
+        let hub = Hub::new(64);
+        let mut early = hub.subscribe();
+        hub.watch_ride(early.id, "later");
+        hub.position(&position("later", 0, false));
+        let frames = drain(&mut early);
+        assert_eq!(frames[0]["ride"], serde_json::Value::Null);
+        assert_eq!(frames[1]["seq"], 0);
+    }
+
+    #[test]
+    fn a_ride_driven_again_from_the_start_replaces_its_path() {
+        let hub = Hub::new(64);
+        for seq in [0, 1, 2, 0, 1] {
+            hub.position(&position("r", seq, false));
+        }
+        assert_eq!(hub.ride("r").unwrap().positions, 2);
+    }
+}

@@ -23,6 +23,7 @@ use tracing::{info, warn};
 use crate::hub::Hub;
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+const FETCH_WAIT_MS: &str = "10";
 
 /// Feeds positions into the hub until `shutdown`; sets `ready` once assigned.
 pub async fn consume_positions(
@@ -35,6 +36,9 @@ pub async fn consume_positions(
         .client()
         .set("group.id", "rota-api")
         .set("enable.auto.commit", "false")
+        // Live positions: ask often rather than let the broker hold a fetch open for up to 500 ms
+        // (the built-in broker answers a waiting fetch only when the wait is over).
+        .set("fetch.wait.max.ms", FETCH_WAIT_MS)
         .create()?;
     let consumer = Arc::new(consumer);
     // Watermarks are looked up explicitly: "the end" resolved lazily could skip positions

@@ -48,10 +48,7 @@ impl KafkaConfig {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.brokers)
-            .set("client.id", "rota")
-            // Rota only ever talks to Kafka protocol brokers; without this librdkafka pays a
-            // round trip per connection guessing versions.
-            .set("api.version.request", "true");
+            .set("client.id", "rota");
         for (key, value) in &self.extra {
             config.set(key, value);
         }

@@ -182,11 +182,14 @@ impl Platform {
                 },
             }
         }
-        let producer = self.producer.clone();
+        let Self {
+            producer, broker, ..
+        } = self;
+        // Flushed and closed before the broker goes, so nothing is left to send into the void.
         tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(5)))
             .await?
             .context("flushing the producer")?;
-        if let Some(broker) = self.broker.take() {
+        if let Some(broker) = broker {
             broker.stop().await;
         }
         info!("stopped");

@@ -3,15 +3,15 @@
 
 mod common;
 
-use std::{net::SocketAddr, path::Path, time::Duration};
+use std::time::Duration;
 
+use common::RotaProcess;
 use events::KafkaConfig;
 use rdkafka::{
     Message, Offset, TopicPartitionList,
     consumer::{CommitMode, Consumer, StreamConsumer},
-    producer::FutureRecord,
+    producer::{FutureRecord, Producer},
 };
-use tokio::process::{Child, Command};
 
 const TOPIC: &str = "restart-check";
 
@@ -39,41 +39,15 @@ async fn read(consumer: &StreamConsumer, count: usize) -> Vec<String> {
     values
 }
 
-/// `rota broker` as its own process, accepting connections.
-struct BrokerProcess(Child);
-
-impl BrokerProcess {
-    async fn start(addr: SocketAddr, data_dir: &Path) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_rota"))
-            .args(["broker", "--kafka-listen", &addr.to_string(), "--data-dir"])
-            .arg(data_dir)
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .expect("rota broker starts");
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return Self(child);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("rota broker never listened on {addr}");
-    }
-
-    /// SIGTERM, as a service manager would; the process must exit cleanly.
-    async fn stop(mut self) {
-        let pid = self.0.id().unwrap().to_string();
-        let killed = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .await
-            .unwrap();
-        assert!(killed.success());
-        let status = tokio::time::timeout(Duration::from_secs(30), self.0.wait()).await;
-        assert!(
-            status.expect("exits within 30 s").unwrap().success(),
-            "clean exit on SIGTERM"
-        );
-    }
+async fn start_broker(addr: std::net::SocketAddr, data_dir: &std::path::Path) -> RotaProcess {
+    let args = [
+        "broker",
+        "--kafka-listen",
+        &addr.to_string(),
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+    ];
+    RotaProcess::start(&args, &[], addr).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,9 +57,33 @@ async fn topics_messages_and_group_offsets_survive_a_restart() {
     let kafka = KafkaConfig::new(addr.to_string());
     let expected: Vec<String> = (0..10).map(|i| format!("message {i}")).collect();
 
-    let broker = BrokerProcess::start(addr, dir.path()).await;
-    events::ensure_topics(&kafka, &[TOPIC], 1).await.unwrap();
+    let broker = start_broker(addr, dir.path()).await;
+    // `rota broker` creates Rota's topics at start-up, with several partitions.
     let producer = kafka.producer().unwrap();
+    let partitions = |name: &str| {
+        let metadata = producer
+            .client()
+            .fetch_metadata(Some(name), Duration::from_secs(10))
+            .unwrap();
+        metadata
+            .topics()
+            .first()
+            .map_or(0, |t| t.partitions().len())
+    };
+    for name in events::TOPICS {
+        for _ in 0..100 {
+            if partitions(name) > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            partitions(name),
+            events::DEFAULT_PARTITIONS as usize,
+            "{name}"
+        );
+    }
+    events::ensure_topics(&kafka, &[TOPIC], 1).await.unwrap();
     for value in &expected {
         producer
             .send(
@@ -107,7 +105,7 @@ async fn topics_messages_and_group_offsets_survive_a_restart() {
     drop(producer);
     broker.stop().await;
 
-    let broker = BrokerProcess::start(addr, dir.path()).await;
+    let broker = start_broker(addr, dir.path()).await;
     let everything = consumer(&kafka, "fresh-group");
     assert_eq!(
         read(&everything, 10).await,

@@ -61,6 +61,8 @@ pub async fn run(
         .set("group.id", "simulator")
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
+        // A ride should start promptly; the built-in broker holds a waiting fetch for its full wait.
+        .set("fetch.wait.max.ms", "50")
         .create()?;
     consumer.subscribe(&[TOPIC_NEW_DIRECTION])?;
     info!(
@@ -175,4 +177,46 @@ fn lookup_route(config: &Config, id: &str) -> Result<Vec<LatLng>, String> {
         .find(|r| r.id == id)
         .map(|r| r.points)
         .ok_or_else(|| format!("unknown route {id:?} and the command carries no points"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(routes_dir: Option<PathBuf>) -> Config {
+        Config {
+            kafka: events::KafkaConfig::new("127.0.0.1:9"),
+            speed_kmh: DEFAULT_SPEED_KMH,
+            tick: DEFAULT_TICK,
+            routes_dir,
+        }
+    }
+
+    #[test]
+    fn route_files_override_the_seed_and_a_corrupt_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("1.txt"), "1,1\n2,2\n").unwrap();
+        std::fs::write(dir.path().join("7.txt"), "1,1\n2,2\nlat,lng\n").unwrap();
+        let config = config(Some(dir.path().to_owned()));
+        assert_eq!(
+            lookup_route(&config, "1").unwrap().len(),
+            2,
+            "the file wins over the seed"
+        );
+        assert_eq!(
+            lookup_route(&config, "2").unwrap().len(),
+            40,
+            "the seed fills in"
+        );
+        let err = lookup_route(&config, "7").unwrap_err();
+        assert!(
+            err.contains("7.txt:3: latitude \"lat\" is not a number"),
+            "{err}"
+        );
+        let err = lookup_route(&config, "../1").unwrap_err();
+        assert!(
+            err.contains("unknown route"),
+            "ids never escape the directory: {err}"
+        );
+    }
 }

@@ -118,5 +118,7 @@ function connect(delay = 500) {
   };
 }
 
-loadRoutes().catch((e) => toast(`Could not load routes: ${e}`));
-connect();
+// Routes first, so rides already running are listed under their route titles.
+loadRoutes()
+  .catch((e) => toast(`Could not load routes: ${e}`))
+  .finally(() => connect());

@@ -14,7 +14,7 @@ use hyper::body::Bytes;
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use rota::platform::{ApiConfig, KafkaSource, Platform, PlatformConfig, SimulatorConfig};
 use serde_json::Value;
-use tokio::net::TcpStream;
+use tokio::{net::TcpStream, process::Child};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
 
 /// A port nothing listens on right now (the broker needs a fixed port it can advertise).
@@ -95,11 +95,30 @@ pub struct Ws(WebSocketStream<MaybeTlsStream<TcpStream>>);
 
 impl Ws {
     pub async fn connect(platform: &Platform) -> Self {
-        let url = format!("ws://{}/ws", platform.http_addr.unwrap());
+        Self::connect_to(platform.http_addr.unwrap()).await
+    }
+
+    pub async fn connect_to(http: SocketAddr) -> Self {
+        let url = format!("ws://{http}/ws");
         let (stream, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("websocket connects");
         Self(stream)
+    }
+
+    /// Reads until the server closes the socket; returns the close code and reason.
+    pub async fn closed(&mut self) -> (u16, String) {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(20), self.0.next())
+                .await
+                .expect("closed within 20 s")
+                .expect("a close frame before the stream ends")
+                .expect("valid message");
+            if let Message::Close(frame) = message {
+                let frame = frame.expect("a close code");
+                return (frame.code.into(), frame.reason.to_string());
+            }
+        }
     }
 
     pub async fn send(&mut self, frame: &str) {
@@ -147,6 +166,44 @@ impl Ws {
                 }
             }
         }
+    }
+}
+
+/// The `rota` binary as its own process, as a user or service manager runs it.
+pub struct RotaProcess(Child);
+
+impl RotaProcess {
+    /// Starts `rota ARGS` with `env` and waits until `ready_addr` accepts connections.
+    pub async fn start(args: &[&str], env: &[(&str, String)], ready_addr: SocketAddr) -> Self {
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rota"))
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .expect("rota starts");
+        for _ in 0..400 {
+            if TcpStream::connect(ready_addr).await.is_ok() {
+                return Self(child);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("rota never listened on {ready_addr}");
+    }
+
+    /// SIGTERM, as a service manager would; the process must exit cleanly.
+    pub async fn stop(mut self) {
+        let pid = self.0.id().unwrap().to_string();
+        let killed = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await;
+        assert!(killed.unwrap().success());
+        let status = tokio::time::timeout(Duration::from_secs(30), self.0.wait()).await;
+        assert!(
+            status.expect("exits within 30 s").unwrap().success(),
+            "clean exit on SIGTERM"
+        );
     }
 }
 
