@@ -67,7 +67,8 @@ impl Platform {
         let (broker, brokers) = match &config.kafka {
             KafkaSource::BuiltIn { listen } => {
                 let broker = BuiltInBroker::start(*listen, &config.data_dir).await?;
-                (Some(broker), listen.to_string())
+                let addr = broker.addr.to_string();
+                (Some(broker), addr)
             }
             KafkaSource::External { brokers } => (None, brokers.clone()),
         };

@@ -1,6 +1,7 @@
 //! Independent Kafka clients use the running platform's built-in broker: kafka-python (a pure-Python
 //! implementation of the protocol) and confluent-kafka list the topics, join consumer groups and
-//! read a ride's positions, keyed by ride id and with `position` as `[lng, lat]`.
+//! read a ride's positions, keyed by ride id and with `position` as `[lng, lat]`; Debian's kcat
+//! 1.7.1 (librdkafka 2.0.2, which needs the broker's compatibility relay) lists and reads them too.
 
 mod common;
 
@@ -10,7 +11,7 @@ use common::{Ws, base_url, boot, http};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kafka_python_and_confluent_kafka_read_positions() {
+async fn kafka_python_confluent_kafka_and_kcat_read_positions() {
     let dir = tempfile::tempdir().unwrap();
     let platform = boot(dir.path()).await;
     let base = base_url(&platform);
@@ -64,5 +65,56 @@ async fn kafka_python_and_confluent_kafka_read_positions() {
         }
         assert_eq!(read.last().unwrap()["finished"], true);
     }
+
+    let ride = delivered[0]["rideId"].as_str().unwrap().to_owned();
+    let brokers = platform.kafka.brokers.clone();
+    let kcat = |args: &[&str]| {
+        let output = Command::new("kcat")
+            .arg("-b")
+            .arg(&brokers)
+            .args(args)
+            .output();
+        let output = output.expect("kcat runs (scripts/test-setup installs it)");
+        assert!(
+            output.status.success(),
+            "kcat {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let listing = kcat(&["-L"]);
+    for topic in events::TOPICS {
+        assert!(
+            listing.contains(&format!("topic \"{topic}\" with 3 partitions")),
+            "{listing}"
+        );
+    }
+    let records = kcat(&[
+        "-C",
+        "-t",
+        events::TOPIC_NEW_POSITION,
+        "-o",
+        "beginning",
+        "-e",
+        "-q",
+        "-f",
+        "%k\t%s\n",
+    ]);
+    let seqs: Vec<u64> = records
+        .lines()
+        .filter_map(|line| line.split_once('\t'))
+        .filter(|(key, _)| *key == ride)
+        .map(|(_, value)| {
+            serde_json::from_str::<Value>(value).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        seqs.len(),
+        delivered.len(),
+        "kcat reads every position of the ride"
+    );
+    assert!(seqs.windows(2).all(|w| w[0] + 1 == w[1]), "in order");
     platform.stop().await.unwrap();
 }

@@ -29,7 +29,7 @@ async function loadRoutes() {
   const list = await (await fetch('/api/routes')).json();
   const ul = $('routes');
   ul.replaceChildren();
-  const bounds = [];
+  const bounds = L.latLngBounds([]);
   for (const route of list) {
     routes.set(route.id, route);
     const li = document.createElement('li');
@@ -41,10 +41,10 @@ async function loadRoutes() {
     li.querySelector('button').setAttribute('aria-label', `Start a ride on ${route.title}`);
     ul.append(li);
     const detail = await (await fetch(`/api/routes/${encodeURIComponent(route.id)}`)).json();
-    L.polyline(detail.points.map(latLng), { color: '#55606e', weight: 3, opacity: 0.35 }).addTo(map);
-    bounds.push(latLng(route.startPosition), latLng(route.endPosition));
+    const line = L.polyline(detail.points.map(latLng), { color: '#55606e', weight: 3, opacity: 0.35 }).addTo(map);
+    bounds.extend(line.getBounds());
   }
-  if (bounds.length) map.fitBounds(bounds, { padding: [40, 40] });
+  if (bounds.isValid()) map.fitBounds(bounds, { padding: [40, 40] });
 }
 
 function rideFor(rideId, routeId) {

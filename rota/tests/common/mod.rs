@@ -26,14 +26,16 @@ pub fn free_port() -> SocketAddr {
 /// Test rides are fast-forwarded: 3,000 km/h sampled every 20 ms is ~17 m per position.
 pub const TEST_SPEED_KMH: f64 = 3_000.0;
 pub const TEST_TICK: Duration = Duration::from_millis(20);
+/// Fewer partitions than the default: quicker group joins, and still more than one.
+pub const TEST_PARTITIONS: i32 = 3;
 
 pub fn config(data_dir: &Path) -> PlatformConfig {
     PlatformConfig {
         kafka: KafkaSource::BuiltIn {
-            listen: free_port(),
+            listen: "127.0.0.1:0".parse().unwrap(),
         },
         data_dir: data_dir.to_owned(),
-        partitions: 3,
+        partitions: TEST_PARTITIONS,
         api: Some(ApiConfig {
             http: "127.0.0.1:0".parse().unwrap(),
             socket_queue: 4096,

@@ -1,5 +1,10 @@
 //! The built-in Kafka-compatible broker: tansu, embedded in this process, storing topics, messages
 //! and consumer-group offsets in a SQLite file in the data directory, so they survive a restart.
+//!
+//! Clients connect to the public address, where [`compat`] relays to tansu on a loopback port of
+//! its own; tansu advertises the public address, so every connection goes through the relay.
+
+mod compat;
 
 use std::{
     net::SocketAddr,
@@ -16,7 +21,8 @@ use url::Url;
 /// A running built-in broker; dropping it leaves it running, [`BuiltInBroker::stop`] ends it.
 pub struct BuiltInBroker {
     pub addr: SocketAddr,
-    task: JoinHandle<()>,
+    broker: JoinHandle<()>,
+    relay: JoinHandle<()>,
 }
 
 impl BuiltInBroker {
@@ -24,39 +30,45 @@ impl BuiltInBroker {
     pub async fn start(addr: SocketAddr, data_dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-        // Fail here with a clear message rather than inside the broker's accept loop.
-        drop(
-            std::net::TcpListener::bind(addr)
-                .with_context(|| format!("kafka listener {addr} is not free"))?,
-        );
-        let url = Url::parse(&format!("tcp://{addr}"))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("kafka listener {addr} is not free"))?;
+        let addr = listener.local_addr()?;
+        let internal = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let storage = storage_url(&data_dir.join("broker.db"))?;
         let mut broker = Broker::<Controller<StorageContainer>, StorageContainer>::builder()
             .node_id(1)
             .cluster_id("rota")
             .incarnation_id(uuid::Uuid::new_v4())
-            .advertised_listener(url.clone())
-            .listener(url)
+            .advertised_listener(Url::parse(&format!("tcp://{addr}"))?)
+            .listener(Url::parse(&format!("tcp://{internal}"))?)
             .storage(storage)
             .silent(true)
             .build()
             .await
             .map_err(|e| anyhow::anyhow!("starting the built-in broker: {e:?}"))?;
         // `serve`, not `main`: `main` installs its own signal handlers; shutdown is ours.
-        let task = tokio::spawn(async move {
+        let broker = tokio::spawn(async move {
             if let Err(e) = broker.serve(tokio::time::Instant::now()).await {
                 error!(error = ?e, "built-in broker stopped");
             }
         });
+        let relay = tokio::spawn(compat::serve(listener, internal));
         info!(%addr, log = %data_dir.join("broker.db").display(), "built-in Kafka broker listening");
-        Ok(Self { addr, task })
+        Ok(Self {
+            addr,
+            broker,
+            relay,
+        })
     }
 
     /// Stops accepting and drops every connection. SQLite commits each write, so nothing
     /// acknowledged is lost.
     pub async fn stop(self) {
-        self.task.abort();
-        let _ = self.task.await;
+        for task in [self.relay, self.broker] {
+            task.abort();
+            let _ = task.await;
+        }
     }
 }
 
