@@ -169,16 +169,13 @@ impl Hub {
             return;
         };
         subscriber.rides.insert(ride_id.to_owned());
-        let ride = rides.entry(ride_id.to_owned());
-        let snapshot = match ride {
-            std::collections::hash_map::Entry::Occupied(mut ride) => {
-                ride.get_mut().watchers.insert(id);
-                let ride = ride.get();
+        let snapshot = match rides.get_mut(ride_id) {
+            Some(ride) => {
+                ride.watchers.insert(id);
                 json!({"type": "watching", "rideId": ride_id, "ride": ride.view, "path": ride.path})
             }
-            std::collections::hash_map::Entry::Vacant(_) => {
-                json!({"type": "watching", "rideId": ride_id, "ride": null, "path": []})
-            }
+            // Not seen yet: `position` adds this socket as a watcher when the ride appears.
+            None => json!({"type": "watching", "rideId": ride_id, "ride": null, "path": []}),
         };
         send(&mut state, id, snapshot.to_string().into());
     }

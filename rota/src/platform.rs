@@ -200,17 +200,19 @@ impl Platform {
 
 /// Creates the topics, retrying while the cluster comes up (a compose Kafka may still be starting).
 async fn ensure_topics(kafka: &KafkaConfig, partitions: i32) -> Result<()> {
+    const ATTEMPTS: u32 = 10;
     let mut delay = Duration::from_millis(100);
-    for attempt in 1.. {
+    let mut attempt = 1;
+    loop {
         match events::ensure_topics(kafka, &events::TOPICS, partitions).await {
             Ok(()) => return Ok(()),
-            Err(e) if attempt < 10 => {
+            Err(e) if attempt < ATTEMPTS => {
                 warn!(attempt, error = %e, brokers = kafka.brokers, "Kafka not ready; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
+                attempt += 1;
             }
             Err(e) => return Err(e).context(format!("creating topics on {}", kafka.brokers)),
         }
     }
-    unreachable!("the loop returns")
 }

@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Ws, base_url, boot, http};
+use common::{Ws, base_url, boot, start_ride};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,15 +17,7 @@ async fn kafka_python_confluent_kafka_and_kcat_read_positions() {
     let base = base_url(&platform);
     let mut ws = Ws::connect(&platform).await;
     ws.send(r#"{"type":"watch-fleet"}"#).await;
-    let (status, body) = http(
-        "POST",
-        &format!("{base}/api/rides"),
-        Some(r#"{"routeId":"2"}"#),
-    )
-    .await
-    .unwrap();
-    assert_eq!(status, 202);
-    let ride = body["rideId"].as_str().unwrap().to_owned();
+    let ride = start_ride(&base, "2").await;
     let delivered = ws.positions_until_finished(&ride).await;
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kafka_clients.py");

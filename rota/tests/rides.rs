@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Ws, base_url, boot, http};
+use common::{Ws, base_url, boot, http, start_ride};
 use events::LatLng;
 use serde_json::{Value, json};
 use simulator::motion::{Polyline, distance_m};
@@ -91,15 +91,7 @@ async fn rides_started_over_websocket_and_rest_follow_their_routes_in_order() {
     let ws_ride = started["rideId"].as_str().unwrap().to_owned();
 
     // Over REST, with a second socket watching that ride mid-flight, as after a page refresh.
-    let (status, body) = http(
-        "POST",
-        &format!("{base}/api/rides"),
-        Some(r#"{"routeId":"2"}"#),
-    )
-    .await
-    .unwrap();
-    assert_eq!(status, 202, "{body}");
-    let rest_ride = body["rideId"].as_str().unwrap().to_owned();
+    let rest_ride = start_ride(&base, "2").await;
     // Join mid-ride, as a refreshed page would.
     loop {
         let (_, ride) = http("GET", &format!("{base}/api/rides/{rest_ride}"), None)

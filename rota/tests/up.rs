@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{RotaProcess, Ws, free_port, http};
+use common::{RotaProcess, Ws, free_port, http, wait_ready};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,18 +17,9 @@ async fn sigterm_stops_cleanly_and_an_interrupted_ride_resumes_after_restart() {
         ("ROTA_DATA_DIR", dir.path().display().to_string()),
         ("ROTA_SIM_TICK_MS", "20".to_owned()),
     ];
-    let ready = async || {
-        for _ in 0..400 {
-            if let Ok((200, _)) = http("GET", &format!("http://{http_addr}/readyz"), None).await {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("never ready");
-    };
 
     let rota = RotaProcess::start(&[], &env, http_addr).await;
-    ready().await;
+    wait_ready(http_addr).await;
     let mut ws = Ws::connect_to(http_addr).await;
     // 1,000 km/h every 20 ms: route 3 takes about 400 positions, 8 s.
     ws.send(r#"{"type":"start","routeId":"3","speedKmh":1000}"#)
@@ -44,7 +35,7 @@ async fn sigterm_stops_cleanly_and_an_interrupted_ride_resumes_after_restart() {
     assert_eq!(ws.closed().await, (1001, "server shutting down".to_owned()));
 
     let rota = RotaProcess::start(&[], &env, http_addr).await;
-    ready().await;
+    wait_ready(http_addr).await;
     let (_, routes) = http("GET", &format!("http://{http_addr}/api/routes"), None)
         .await
         .unwrap();

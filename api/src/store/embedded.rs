@@ -44,6 +44,15 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+fn read_routes(
+    db: &Database,
+) -> Result<redb::ReadOnlyTable<&'static str, &'static [u8]>, StoreError> {
+    db.begin_read()
+        .map_err(unavailable)?
+        .open_table(ROUTES)
+        .map_err(unavailable)
+}
+
 fn decode(key: &str, bytes: &[u8]) -> Result<Route, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         key: key.to_owned(),
@@ -55,11 +64,7 @@ fn decode(key: &str, bytes: &[u8]) -> Result<Route, StoreError> {
 impl RouteStore for EmbeddedStore {
     async fn list(&self) -> Result<Vec<Route>, StoreError> {
         self.blocking(|db| {
-            let table = db
-                .begin_read()
-                .map_err(unavailable)?
-                .open_table(ROUTES)
-                .map_err(unavailable)?;
+            let table = read_routes(db)?;
             table
                 .iter()
                 .map_err(unavailable)?
@@ -75,11 +80,7 @@ impl RouteStore for EmbeddedStore {
     async fn get(&self, id: &str) -> Result<Option<Route>, StoreError> {
         let id = id.to_owned();
         self.blocking(move |db| {
-            let table = db
-                .begin_read()
-                .map_err(unavailable)?
-                .open_table(ROUTES)
-                .map_err(unavailable)?;
+            let table = read_routes(db)?;
             let value = table.get(id.as_str()).map_err(unavailable)?;
             value.map(|v| decode(&id, v.value())).transpose()
         })
@@ -101,11 +102,7 @@ impl RouteStore for EmbeddedStore {
 
     async fn is_empty(&self) -> Result<bool, StoreError> {
         self.blocking(|db| {
-            let table = db
-                .begin_read()
-                .map_err(unavailable)?
-                .open_table(ROUTES)
-                .map_err(unavailable)?;
+            let table = read_routes(db)?;
             table.is_empty().map_err(unavailable)
         })
         .await

@@ -50,20 +50,33 @@ pub fn config(data_dir: &Path) -> PlatformConfig {
 
 /// The whole platform on the built-in broker, ready (`/readyz` says so).
 pub async fn boot(data_dir: &Path) -> Platform {
-    boot_with(config(data_dir)).await
+    let platform = Platform::start(config(data_dir))
+        .await
+        .expect("platform starts");
+    wait_ready(platform.http_addr.expect("api runs")).await;
+    platform
 }
 
-pub async fn boot_with(config: PlatformConfig) -> Platform {
-    let platform = Platform::start(config).await.expect("platform starts");
-    let base = base_url(&platform);
-    for _ in 0..200 {
-        if let Ok((200, _)) = http("GET", &format!("{base}/readyz"), None).await {
-            return platform;
+/// Waits until `/readyz` answers 200.
+pub async fn wait_ready(http_addr: SocketAddr) {
+    let url = format!("http://{http_addr}/readyz");
+    for _ in 0..400 {
+        if let Ok((200, _)) = http("GET", &url, None).await {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (_, body) = http("GET", &format!("{base}/readyz"), None).await.unwrap();
-    panic!("platform never became ready: {body}");
+    panic!("never became ready: {:?}", http("GET", &url, None).await);
+}
+
+/// Starts a ride with `POST /api/rides` and returns its id.
+pub async fn start_ride(base: &str, route_id: &str) -> String {
+    let body = serde_json::json!({ "routeId": route_id }).to_string();
+    let (status, body) = http("POST", &format!("{base}/api/rides"), Some(&body))
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    body["rideId"].as_str().unwrap().to_owned()
 }
 
 pub fn base_url(platform: &Platform) -> String {
