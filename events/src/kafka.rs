@@ -74,19 +74,27 @@ pub async fn ensure_topics(
     partitions: i32,
 ) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = config.client().create()?;
+    // Asking first keeps brokers from logging "already exists" errors at every start. (A blocking
+    // call, but a short one, made only at start-up.)
+    let metadata = admin.inner().fetch_metadata(None, Duration::from_secs(10))?;
+    let existing: Vec<&str> = metadata.topics().iter().map(|t| t.name()).collect();
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
+        .filter(|name| !existing.contains(name))
         .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
         .collect();
+    if new_topics.is_empty() {
+        return Ok(());
+    }
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics(&new_topics, &options).await? {
         match result {
             Ok(topic) => info!(topic, partitions, "created topic"),
+            // Another process created it in the meantime.
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
-                return Err(KafkaError::AdminOp(code)).inspect_err(|_| {
-                    tracing::error!(topic, %code, "could not create topic");
-                });
+                tracing::error!(topic, %code, "could not create topic");
+                return Err(KafkaError::AdminOp(code));
             }
         }
     }
