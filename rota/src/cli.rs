@@ -55,8 +55,8 @@ pub struct DataArgs {
 #[derive(Clone, Debug, Args)]
 pub struct KafkaArgs {
     /// Use this Kafka cluster (comma-separated bootstrap servers) instead of the built-in broker.
-    /// Other KAFKA_* variables pass through to the client: KAFKA_SECURITY_PROTOCOL=SASL_SSL sets
-    /// security.protocol.
+    /// Other KAFKA_* variables pass through to the client: KAFKA_SASL_USERNAME=rota sets
+    /// sasl.username.
     #[arg(long, env = "KAFKA_BROKERS")]
     pub kafka_brokers: Option<String>,
     /// Partitions of each topic Rota creates when it is missing.
