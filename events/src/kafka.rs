@@ -76,7 +76,9 @@ pub async fn ensure_topics(
     let admin: AdminClient<DefaultClientContext> = config.client().create()?;
     // Asking first keeps brokers from logging "already exists" errors at every start. (A blocking
     // call, but a short one, made only at start-up.)
-    let metadata = admin.inner().fetch_metadata(None, Duration::from_secs(10))?;
+    let metadata = admin
+        .inner()
+        .fetch_metadata(None, Duration::from_secs(10))?;
     let existing: Vec<&str> = metadata.topics().iter().map(|t| t.name()).collect();
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
