@@ -1,7 +1,7 @@
 //! The web map in a real browser: headless Chromium driven by playwright-core (both installed by
 //! scripts/test-setup) loads the page from the running platform, starts a ride and watches it to
-//! the end, with every off-platform request (map tiles) refused. Screenshots land in
-//! target/test-artifacts/.
+//! the end, with every off-platform request (map tiles) refused; after a refresh mid-ride the page
+//! shows the whole path driven so far. Screenshots land in target/test-artifacts/.
 
 mod common;
 
@@ -11,7 +11,7 @@ use common::{base_url, boot};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_map_starts_a_ride_and_shows_it_drive_to_the_end_offline() {
+async fn the_map_drives_rides_offline_and_keeps_their_paths_across_a_refresh() {
     let dir = tempfile::tempdir().unwrap();
     let platform = boot(dir.path()).await;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

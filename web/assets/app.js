@@ -13,6 +13,8 @@ const routes = new Map(); // routeId -> route summary
 const rides = new Map();  // rideId -> { marker, trail, color, item, routeId }
 let colorIndex = 0;
 let socket;
+// Live state, for the browser console and the end-to-end tests.
+window.rota = { routes, rides };
 
 const $ = (id) => document.getElementById(id);
 const latLng = (p) => [p.lat, p.lng];
@@ -59,7 +61,8 @@ function rideFor(rideId, routeId) {
   item.querySelector('span').style.background = color;
   $('rides').querySelector('.empty')?.remove();
   $('rides').prepend(item);
-  ride = { color, item, routeId, marker: null, trail: L.polyline([], { color, weight: 4 }).addTo(map), icon };
+  const trail = L.polyline([], { color, weight: 4, className: 'trail' }).addTo(map);
+  ride = { color, item, routeId, marker: null, trail, icon };
   rides.set(rideId, ride);
   return ride;
 }
@@ -77,8 +80,16 @@ function showPosition(rideId, routeId, pos, progress, finished) {
 function onFrame(frame) {
   switch (frame.type) {
     case 'watching-fleet':
+      // Rides already driving (after a refresh, or started elsewhere): watch each one too, to get
+      // the path it has driven so far. The hub sends each position once either way.
       for (const ride of frame.rides) {
         if (ride.position) showPosition(ride.rideId, ride.routeId, ride.position, ride.progress, false);
+        send({ type: 'watch', rideId: ride.rideId });
+      }
+      break;
+    case 'watching':
+      if (frame.ride && frame.path.length) {
+        rideFor(frame.rideId, frame.ride.routeId).trail.setLatLngs(frame.path.map(latLng));
       }
       break;
     case 'started':

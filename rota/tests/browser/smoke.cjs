@@ -39,10 +39,31 @@ async function main() {
     const toast = page.locator('.toast', { hasText: 'finished' });
     await toast.waitFor({ timeout: 30000 });
     const status = await ride.locator('small').textContent();
+    const rideTitle = await ride.locator('strong').textContent();
+    const toastText = await toast.textContent();
     await page.screenshot({ path: `${artifacts}/map-finished.png` });
+
+    // A ride started elsewhere (REST), then a page refresh mid-ride: the page shows it with the
+    // whole path driven so far, not just what arrives after the refresh.
+    const started = await fetch(`${base}/api/rides`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ routeId: '1', speedKmh: 400 }),
+    }).then((r) => r.json());
+    const rideState = () => fetch(`${base}/api/rides/${started.rideId}`).then((r) => r.json());
+    while ((await rideState()).positions < 50) await page.waitForTimeout(100);
+    const before = (await rideState()).positions;
+    await page.reload();
+    await page.getByText('live', { exact: true }).waitFor();
+    const trailPoints = () => page.evaluate((id) => window.rota.rides.get(id)?.trail.getLatLngs().length ?? 0, started.rideId);
+    await page.waitForFunction((id) => window.rota.rides.get(id)?.trail.getLatLngs().length > 0, started.rideId);
+    const afterRefresh = { positionsBefore: before, trailPoints: await trailPoints(),
+      title: await page.locator('#rides .ride strong').first().textContent(), status: (await rideState()).status };
+    await page.waitForTimeout(500); // let the map's fit-to-routes zoom settle for the picture
+    await page.screenshot({ path: `${artifacts}/map-after-refresh.png` });
+
     console.log(JSON.stringify({
-      routes, rideTitle: await ride.locator('strong').textContent(), status,
-      toast: await toast.textContent(), refused, errors,
+      routes, rideTitle, status,
+      toast: toastText, afterRefresh, refused, errors,
     }));
   } finally {
     await browser.close();
