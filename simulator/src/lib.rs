@@ -29,6 +29,9 @@ pub use ride::RideError;
 pub const DEFAULT_SPEED_KMH: f64 = 30.0;
 /// How often a vehicle reports its position, as in the reference system.
 pub const DEFAULT_TICK: Duration = Duration::from_millis(500);
+/// Back-off after a Kafka failure: first wait, then doubling up to the cap.
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -81,7 +84,15 @@ pub async fn run(
                 Err(e) => { error!(error = %e, "ride task failed"); continue; }
             },
             message = consumer.recv() => {
-                let message = message?;
+                let message = match message {
+                    Ok(message) => message,
+                    Err(e) => {
+                        // librdkafka reconnects by itself; a broker blip must not stop the rides.
+                        warn!(error = %e, "command consumer error; retrying");
+                        tokio::time::sleep(RETRY_FIRST).await;
+                        continue;
+                    }
+                };
                 let (partition, offset) = (message.partition(), message.offset());
                 match start_ride(&config, &producer, &message) {
                     Ok(ride) => {
@@ -154,8 +165,14 @@ fn start_ride(
     let ride = ride::Ride::new(command, points, speed, config.tick);
     let producer = producer.clone();
     Ok(async move {
-        if let Err(e) = ride.drive(&producer).await {
-            error!(error = %e, "ride stopped early");
+        // Positions that could not be published (the broker gone for longer than the producer's
+        // message timeout) must not leave a ride half-driven: drive it again from its start, as a
+        // restarted simulator would.
+        let mut delay = RETRY_FIRST;
+        while let Err(e) = ride.clone().drive(&producer).await {
+            error!(error = %e, retry_in_ms = delay.as_millis() as u64, "ride stopped early; driving it again from its start");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(RETRY_MAX);
         }
     })
 }

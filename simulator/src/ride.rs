@@ -21,6 +21,7 @@ pub struct RideError {
     source: KafkaError,
 }
 
+#[derive(Clone)]
 pub(crate) struct Ride {
     command: NewDirection,
     ride_id: String,

@@ -188,8 +188,8 @@ impl Ws {
 pub struct RotaProcess(Child);
 
 impl RotaProcess {
-    /// Starts `rota ARGS` with `env` and waits until `ready_addr` accepts connections.
-    pub async fn start(args: &[&str], env: &[(&str, String)], ready_addr: SocketAddr) -> Self {
+    /// Starts `rota ARGS` with `env`.
+    pub fn spawn(args: &[&str], env: &[(&str, String)]) -> Self {
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rota"))
             .args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
@@ -197,9 +197,15 @@ impl RotaProcess {
             .kill_on_drop(true)
             .spawn()
             .expect("rota starts");
+        Self(child)
+    }
+
+    /// Starts `rota ARGS` with `env` and waits until `ready_addr` accepts connections.
+    pub async fn start(args: &[&str], env: &[(&str, String)], ready_addr: SocketAddr) -> Self {
+        let process = Self::spawn(args, env);
         for _ in 0..400 {
             if TcpStream::connect(ready_addr).await.is_ok() {
-                return Self(child);
+                return process;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
