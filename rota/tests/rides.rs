@@ -123,10 +123,7 @@ async fn rides_started_over_websocket_and_rest_follow_their_routes_in_order() {
     );
 
     let ws_positions = starter.positions_until_finished(&ws_ride).await;
-    let seqs: Vec<u64> = ws_positions
-        .iter()
-        .map(|p| p["seq"].as_u64().unwrap())
-        .collect();
+    let seqs = common::seqs(&ws_positions);
     assert_eq!(
         seqs,
         (0..seqs.len() as u64).collect::<Vec<_>>(),

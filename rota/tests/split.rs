@@ -62,7 +62,7 @@ async fn separate_processes_ride_through_a_broker_restart() {
     let broker = RotaProcess::start(&broker_args, &[], kafka).await;
 
     let rest = ws.positions_until_finished(&ride).await;
-    seqs.extend(rest.iter().map(|p| p["seq"].as_u64().unwrap()));
+    seqs.extend(common::seqs(&rest));
     assert_eq!(
         seqs,
         (0..seqs.len() as u64).collect::<Vec<_>>(),

@@ -52,10 +52,7 @@ async fn sigterm_stops_cleanly_and_an_interrupted_ride_resumes_after_restart() {
         .unwrap()
         .len() as u64;
     let positions = ws.positions_until_finished(&ride).await;
-    let seqs: Vec<u64> = positions
-        .iter()
-        .map(|p| p["seq"].as_u64().unwrap())
-        .collect();
+    let seqs = common::seqs(&positions);
     let all: Vec<u64> = (0..already + seqs.len() as u64).collect();
     assert_eq!(
         seqs,

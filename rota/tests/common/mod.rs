@@ -184,6 +184,14 @@ impl Ws {
     }
 }
 
+/// The `seq` of each position frame.
+pub fn seqs(positions: &[Value]) -> Vec<u64> {
+    positions
+        .iter()
+        .map(|p| p["seq"].as_u64().unwrap())
+        .collect()
+}
+
 /// The `rota` binary as its own process, as a user or service manager runs it.
 pub struct RotaProcess(Child);
 
