@@ -15,63 +15,27 @@ use std::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use axum::extract::ws::Utf8Bytes;
-use events::{LatLng, NewPosition, RideStatus};
-use serde::Serialize;
+use events::{LatLng, NewPosition};
 use serde_json::json;
 use tokio::sync::mpsc;
+
+use crate::store::RideRecord;
 
 /// How many finished rides are remembered for `GET /api/rides/{id}` and late watchers.
 const FINISHED_RIDES_KEPT: usize = 1_000;
 
-/// A ride as the REST API and WebSocket snapshots show it.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RideView {
-    pub ride_id: String,
-    pub route_id: String,
-    pub client_id: String,
-    pub status: RideStatus,
-    pub position: Option<LatLng>,
-    pub progress: f64,
-    pub distance_m: f64,
-    pub route_length_m: f64,
-    pub speed_kmh: f64,
-    pub heading: f64,
-    /// Positions received so far.
-    pub positions: u64,
-    /// Milliseconds since the Unix epoch.
-    pub started_at: i64,
-    pub updated_at: i64,
-}
-
 struct Ride {
-    view: RideView,
+    view: RideRecord,
     /// The path so far, for watchers who arrive mid-ride.
     path: Vec<LatLng>,
     watchers: HashSet<u64>,
 }
 
 impl Ride {
-    fn new(ride_id: &str, route_id: &str, client_id: &str, status: RideStatus, at: i64) -> Self {
-        let view = RideView {
-            ride_id: ride_id.to_owned(),
-            route_id: route_id.to_owned(),
-            client_id: client_id.to_owned(),
-            status,
-            position: None,
-            progress: 0.0,
-            distance_m: 0.0,
-            route_length_m: 0.0,
-            speed_kmh: 0.0,
-            heading: 0.0,
-            positions: 0,
-            started_at: at,
-            updated_at: at,
-        };
+    fn new(view: RideRecord) -> Self {
         Self {
             view,
             path: Vec::new(),
@@ -149,12 +113,22 @@ impl Hub {
     }
 
     /// Records a ride that was just asked for, before any position exists.
-    pub fn ride_requested(&self, ride_id: &str, route_id: &str, client_id: &str) {
-        let ride = Ride::new(ride_id, route_id, client_id, RideStatus::Starting, now_ms());
-        self.lock().rides.entry(ride_id.to_owned()).or_insert(ride);
+    pub fn ride_requested(&self, ride: &RideRecord) {
+        let mut state = self.lock();
+        if !state.rides.contains_key(&ride.id) {
+            state.rides.insert(ride.id.clone(), Ride::new(ride.clone()));
+        }
     }
 
-    pub fn ride(&self, ride_id: &str) -> Option<RideView> {
+    /// Puts back a ride from the store after a restart: its record and the path recorded so far.
+    /// Positions read from Kafka afterwards continue it (those already in the path are skipped).
+    pub fn restore(&self, view: RideRecord, path: Vec<LatLng>) {
+        let mut ride = Ride::new(view);
+        ride.path = path;
+        self.lock().rides.insert(ride.view.id.clone(), ride);
+    }
+
+    pub fn ride(&self, ride_id: &str) -> Option<RideRecord> {
         self.lock().rides.get(ride_id).map(|r| r.view.clone())
     }
 
@@ -188,11 +162,11 @@ impl Hub {
             return;
         };
         subscriber.fleet = true;
-        let running: Vec<&RideView> = state
+        let running: Vec<&RideRecord> = state
             .rides
             .values()
             .map(|r| &r.view)
-            .filter(|v| v.status != RideStatus::Finished)
+            .filter(|v| !v.status.is_over())
             .collect();
         let frame = json!({"type": "watching-fleet", "rides": running}).to_string();
         send(&mut state, id, frame.into());
@@ -206,17 +180,16 @@ impl Hub {
     /// Applies a position from Kafka and fans it out.
     pub fn position(&self, event: &NewPosition) {
         let ride_id = event.ride();
-        let frame: Utf8Bytes = position_frame(event).to_string().into();
         let mut state = self.lock();
         if !state.rides.contains_key(ride_id) {
             // Sockets may watch a ride before its first position reaches this replica.
-            let mut ride = Ride::new(
+            let mut ride = Ride::new(RideRecord::requested(
                 ride_id,
                 &event.route_id,
                 &event.client_id,
-                RideStatus::Driving,
                 event.timestamp,
-            );
+            ));
+            ride.view.requested_at = None;
             ride.watchers = state
                 .subscribers
                 .iter()
@@ -228,26 +201,21 @@ impl Hub {
         let Some(ride) = state.rides.get_mut(ride_id) else {
             return;
         };
-        if event.seq == 0 {
-            // A first position: a new ride, or one the simulator drives again after a restart.
-            ride.path.clear();
+        let seq = event.seq as usize;
+        let newer = ride.view.updated_at.is_none_or(|t| event.timestamp > t);
+        if seq < ride.path.len() {
+            if seq == 0 && newer {
+                // The simulator drives the ride again from its start (it was restarted).
+                ride.path.clear();
+            } else {
+                // Already here: restored from the store, or read twice after a restart.
+                return;
+            }
         }
         ride.path.push(event.lat_lng());
-        let view = &mut ride.view;
-        view.status = if event.finished {
-            RideStatus::Finished
-        } else {
-            RideStatus::Driving
-        };
-        view.position = Some(event.lat_lng());
-        view.progress = event.progress;
-        view.distance_m = event.distance_m;
-        view.route_length_m = event.route_length_m;
-        view.speed_kmh = event.speed_kmh;
-        view.heading = event.heading;
-        view.positions = ride.path.len() as u64;
-        view.updated_at = event.timestamp;
+        ride.view.apply(event);
 
+        let frame: Utf8Bytes = position_frame(event).to_string().into();
         let mut targets: Vec<u64> = ride.watchers.iter().copied().collect();
         targets.extend(
             state
@@ -256,18 +224,19 @@ impl Hub {
                 .filter(|(_, s)| s.fleet && !s.rides.contains(ride_id))
                 .map(|(id, _)| *id),
         );
-        let finished_frame: Option<Utf8Bytes> = event.finished.then(|| {
-            json!({"type": "finished", "rideId": ride_id, "routeId": event.route_id})
+        let status = event.status();
+        let over_frame: Option<Utf8Bytes> = status.is_over().then(|| {
+            json!({"type": "finished", "rideId": ride_id, "routeId": event.route_id, "status": status})
                 .to_string()
                 .into()
         });
         for id in targets {
             send(&mut state, id, frame.clone());
-            if let Some(f) = &finished_frame {
+            if let Some(f) = &over_frame {
                 send(&mut state, id, f.clone());
             }
         }
-        if event.finished {
+        if status.is_over() {
             state.finished.push_back(ride_id.to_owned());
             while state.finished.len() > FINISHED_RIDES_KEPT {
                 if let Some(old) = state.finished.pop_front() {
@@ -292,6 +261,7 @@ fn position_frame(event: &NewPosition) -> serde_json::Value {
         "clientId": event.client_id,
         "position": event.lat_lng(),
         "finished": event.finished,
+        "status": event.status(),
         "seq": event.seq,
         "progress": event.progress,
         "distanceM": event.distance_m,
@@ -327,15 +297,10 @@ fn remove_subscriber(state: &mut State, id: u64) {
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use events::RideStatus;
 
     fn position(ride: &str, seq: u64, finished: bool) -> NewPosition {
         NewPosition {
@@ -344,13 +309,14 @@ mod tests {
             ride_id: ride.into(),
             position: [-47.9, -15.8 - seq as f64 * 0.001],
             finished,
+            status: None,
             seq,
             progress: 0.0,
             distance_m: 0.0,
             route_length_m: 0.0,
             speed_kmh: 30.0,
             heading: 0.0,
-            timestamp: 0,
+            timestamp: seq as i64,
         }
     }
 
@@ -419,9 +385,39 @@ mod tests {
     #[test]
     fn a_ride_driven_again_from_the_start_replaces_its_path() {
         let hub = Hub::new(64);
-        for seq in [0, 1, 2, 0, 1] {
+        for (at, seq) in [0, 1, 2, 0, 1].into_iter().enumerate() {
+            hub.position(&NewPosition {
+                timestamp: at as i64,
+                ..position("r", seq, false)
+            });
+        }
+        let mut watcher = hub.subscribe();
+        hub.watch_ride(watcher.id, "r");
+        let frames = drain(&mut watcher);
+        assert_eq!(frames[0]["path"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn positions_already_restored_are_not_sent_twice() {
+        let hub = Hub::new(64);
+        let mut record = RideRecord::requested("r", "1", "c", 0);
+        for seq in 0..3 {
+            record.apply(&position("r", seq, false));
+        }
+        let path = (0..3)
+            .map(|seq| position("r", seq, false).lat_lng())
+            .collect();
+        hub.restore(record, path);
+        let mut fleet = hub.subscribe();
+        hub.watch_fleet(fleet.id);
+        for seq in 1..5 {
             hub.position(&position("r", seq, false));
         }
-        assert_eq!(hub.ride("r").unwrap().positions, 2);
+        let seqs: Vec<_> = drain(&mut fleet)[1..]
+            .iter()
+            .map(|f| f["seq"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seqs, [3, 4], "the re-read positions 1 and 2 are skipped");
+        assert_eq!(hub.ride("r").unwrap().positions, 5);
     }
 }

@@ -2,37 +2,43 @@
 //! and the web map's static files.
 //!
 //! [`router`] builds the axum app around an [`AppState`]; [`consume_positions`] is the one Kafka
-//! consumer of `route.new-position` a process runs to feed the hub.
+//! consumer of `route.new-position` a process runs to feed the hub, and [`record_positions`] writes
+//! every position into the store, off the live path.
 
 mod error;
 pub mod hub;
 mod positions;
+pub mod recorder;
 mod rest;
 mod rides;
+mod route_input;
 pub mod store;
 mod ws;
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use axum::{
-    Router,
-    routing::{get, post},
-};
+use axum::{Router, routing::get};
 use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
 pub use positions::consume_positions;
+pub use recorder::{BatchLimits, record_positions};
 
 /// Per-socket frame queue: at 2 positions/s per ride this holds several seconds of a busy fleet.
 pub const DEFAULT_SOCKET_QUEUE: usize = 4096;
 
 /// What every handler shares.
 pub struct AppState {
-    pub store: Arc<dyn store::RouteStore>,
+    pub store: Arc<dyn store::Store>,
+    /// Set once the store is prepared (indexes, sample routes); see [`prepare_store`].
+    pub store_prepared: Arc<AtomicBool>,
     pub hub: Arc<hub::Hub>,
     /// The process's one producer, for ride commands.
     pub producer: FutureProducer,
@@ -46,6 +52,10 @@ impl AppState {
     fn positions_ready(&self) -> bool {
         self.positions_ready.load(Ordering::Acquire)
     }
+
+    fn store_prepared(&self) -> bool {
+        self.store_prepared.load(Ordering::Acquire)
+    }
 }
 
 pub type SharedState = Arc<AppState>;
@@ -55,11 +65,63 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .route("/healthz", get(rest::healthz))
         .route("/readyz", get(rest::readyz))
-        .route("/api/routes", get(rest::list_routes))
-        .route("/api/routes/{id}", get(rest::get_route))
-        .route("/api/rides", post(rest::start_ride))
-        .route("/api/rides/{id}", get(rest::get_ride))
+        .route("/api/openapi.json", get(rest::openapi))
+        .route(
+            "/api/routes",
+            get(rest::list_routes).post(rest::create_route),
+        )
+        .route(
+            "/api/routes/{id}",
+            get(rest::get_route)
+                .put(rest::replace_route)
+                .delete(rest::delete_route),
+        )
+        .route("/api/rides", get(rest::list_rides).post(rest::start_ride))
+        .route(
+            "/api/rides/{id}",
+            get(rest::get_ride).delete(rest::cancel_ride),
+        )
         .route("/ws", get(ws::upgrade))
         .fallback(rest::web_asset)
         .with_state(state)
+}
+
+/// Prepares the store (indexes, then the sample routes into an empty catalogue), retrying with
+/// back-off while it is unreachable; sets `prepared` when done. `/readyz` reports until then.
+pub async fn prepare_store(
+    store: Arc<dyn store::Store>,
+    prepared: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let attempt = async {
+            store.prepare().await?;
+            store::seed_if_empty(store.as_ref(), now_ms()).await
+        };
+        match attempt.await {
+            Ok(seeded) => {
+                if seeded > 0 {
+                    tracing::info!(routes = seeded, "seeded the sample routes");
+                }
+                prepared.store(true, Ordering::Release);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "store not ready");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -1,7 +1,12 @@
 //! The api process's one consumer of `route.new-position`.
 //!
 //! Every api replica must see every position (each serves its own browsers), so this consumer joins
-//! no group: it assigns itself all partitions, starting at their current end, and never commits.
+//! no group: it assigns itself all partitions and never commits.
+//!
+//! After a restart the hub must not forget running rides. It is refilled from the store (each
+//! running ride with its recorded path), and this consumer starts where the store's record ends:
+//! at the history group's committed offsets (see [`crate::recorder`]), or at the end of each
+//! partition the group has never committed. So the hub's paths continue without a gap.
 
 use std::{
     sync::{
@@ -11,7 +16,7 @@ use std::{
     time::Duration,
 };
 
-use events::{KafkaConfig, NewPosition, TOPIC_NEW_POSITION};
+use events::{KafkaConfig, NewPosition, RideStatus, TOPIC_NEW_POSITION};
 use rdkafka::{
     Message, Offset, TopicPartitionList,
     consumer::{Consumer, StreamConsumer},
@@ -20,32 +25,46 @@ use rdkafka::{
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::hub::Hub;
+use crate::{
+    hub::Hub,
+    recorder::HISTORY_GROUP,
+    store::{PageRequest, PathPoint, RideFilter, Store, StoreError},
+};
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 const FETCH_WAIT_MS: &str = "10";
+
+/// Most running rides put back into the hub after a restart.
+const RESTORED_RIDES_MAX: usize = 10_000;
 
 /// Feeds positions into the hub until `shutdown`; sets `ready` once assigned.
 pub async fn consume_positions(
     kafka: &KafkaConfig,
     hub: Arc<Hub>,
+    store: Arc<dyn Store>,
     ready: Arc<AtomicBool>,
     shutdown: CancellationToken,
 ) -> Result<(), KafkaError> {
+    match restore_running_rides(&hub, store.as_ref()).await {
+        Ok(0) => {}
+        Ok(rides) => info!(rides, "running rides restored from the store"),
+        Err(e) => warn!(error = %e, "could not restore running rides; their paths start now"),
+    }
     let consumer: StreamConsumer = kafka
         .client()
-        .set("group.id", "rota-api")
+        // Only to read the history group's committed offsets: this consumer never joins it.
+        .set("group.id", HISTORY_GROUP)
         .set("enable.auto.commit", "false")
         // Live positions: ask often rather than let the broker hold a fetch open for up to 500 ms
         // (the built-in broker answers a waiting fetch only when the wait is over).
         .set("fetch.wait.max.ms", FETCH_WAIT_MS)
         .create()?;
     let consumer = Arc::new(consumer);
-    // Watermarks are looked up explicitly: "the end" resolved lazily could skip positions
-    // published between start-up and the first fetch.
+    // Offsets are looked up explicitly: "the end" resolved lazily could skip positions published
+    // between start-up and the first fetch.
     let assignment = tokio::task::spawn_blocking({
         let consumer = consumer.clone();
-        move || assignment_at_end(&consumer)
+        move || assignment_after_history(&consumer)
     })
     .await
     .map_err(|_| KafkaError::Canceled)??;
@@ -79,15 +98,59 @@ pub async fn consume_positions(
     }
 }
 
-fn assignment_at_end(consumer: &StreamConsumer) -> Result<TopicPartitionList, KafkaError> {
+/// Each partition at the history group's committed offset, or at its end if there is none.
+fn assignment_after_history(consumer: &StreamConsumer) -> Result<TopicPartitionList, KafkaError> {
     let metadata = consumer.fetch_metadata(Some(TOPIC_NEW_POSITION), METADATA_TIMEOUT)?;
-    let mut list = TopicPartitionList::new();
+    let mut all = TopicPartitionList::new();
     for topic in metadata.topics() {
         for partition in topic.partitions() {
-            let (_, high) =
-                consumer.fetch_watermarks(TOPIC_NEW_POSITION, partition.id(), METADATA_TIMEOUT)?;
-            list.add_partition_offset(TOPIC_NEW_POSITION, partition.id(), Offset::Offset(high))?;
+            all.add_partition(TOPIC_NEW_POSITION, partition.id());
         }
     }
+    let committed = consumer.committed_offsets(all, METADATA_TIMEOUT)?;
+    let mut list = TopicPartitionList::new();
+    for element in committed.elements() {
+        let offset = match element.offset() {
+            Offset::Offset(next) => next,
+            _ => {
+                consumer
+                    .fetch_watermarks(TOPIC_NEW_POSITION, element.partition(), METADATA_TIMEOUT)?
+                    .1
+            }
+        };
+        list.add_partition_offset(
+            TOPIC_NEW_POSITION,
+            element.partition(),
+            Offset::Offset(offset),
+        )?;
+    }
     Ok(list)
+}
+
+/// Puts the store's running rides, with their paths, back into the hub.
+async fn restore_running_rides(hub: &Hub, store: &dyn Store) -> Result<usize, StoreError> {
+    let mut restored = 0;
+    for status in [RideStatus::Starting, RideStatus::Driving] {
+        let filter = RideFilter {
+            status: Some(status),
+            route_id: None,
+        };
+        let mut page = PageRequest {
+            limit: 500,
+            after: None,
+        };
+        while restored < RESTORED_RIDES_MAX {
+            let rides = store.list_rides(&filter, &page).await?;
+            for ride in rides.items {
+                let path = store.ride_path(&ride.id).await?;
+                hub.restore(ride, path.iter().map(PathPoint::lat_lng).collect());
+                restored += 1;
+            }
+            match rides.next {
+                Some(next) => page.after = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(restored)
 }

@@ -43,12 +43,23 @@ pub enum RideStatus {
     Starting,
     Driving,
     Finished,
+    /// Stopped on request (`DELETE /api/rides/{id}`) before the end of its route.
+    Cancelled,
+}
+
+impl RideStatus {
+    /// Finished or cancelled: no more positions will come.
+    pub fn is_over(self) -> bool {
+        matches!(self, Self::Finished | Self::Cancelled)
+    }
 }
 
 /// A `route.new-direction` command: drive a vehicle along a route.
 ///
 /// The reference system sends only `routeId` and `clientId`; Rota's api also sends the ride id, the
-/// route's points (so the simulator needs no database) and optionally a speed.
+/// route's points (so the simulator needs no database) and optionally a speed. A command with
+/// `cancel: true` stops the running ride `rideId` instead; it is keyed by ride id like the start
+/// command, so it lands on the same partition, after it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewDirection {
@@ -63,6 +74,8 @@ pub struct NewDirection {
     /// Overrides the simulator's default speed for this ride (fast-forward demos and tests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed_kmh: Option<f64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancel: bool,
 }
 
 /// A `route.new-position` event: where one vehicle is now.
@@ -78,6 +91,10 @@ pub struct NewPosition {
     /// `[longitude, latitude]`.
     pub position: [f64; 2],
     pub finished: bool,
+    /// `driving`, `finished` or `cancelled`; absent in the reference system's messages, where
+    /// [`NewPosition::status`] derives it from `finished`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<RideStatus>,
     /// 0 for a ride's first position, then one more per position: gaps and reorders are visible.
     #[serde(default)]
     pub seq: u64,
@@ -107,6 +124,15 @@ impl NewPosition {
             &self.client_id
         } else {
             &self.ride_id
+        }
+    }
+
+    /// Where the ride is in its life after this position.
+    pub fn status(&self) -> RideStatus {
+        match self.status {
+            Some(status) => status,
+            None if self.finished => RideStatus::Finished,
+            None => RideStatus::Driving,
         }
     }
 
@@ -142,6 +168,9 @@ impl NewDirection {
             topic: crate::TOPIC_NEW_DIRECTION,
             reason,
         };
+        if cmd.cancel && cmd.ride_id.is_none() {
+            return Err(invalid("a cancel command needs a rideId".into()));
+        }
         if cmd.route_id.is_empty() {
             return Err(invalid("routeId is empty".into()));
         }
@@ -195,6 +224,7 @@ mod tests {
             }
         );
         assert_eq!(pos.ride(), "c", "reference messages have no rideId");
+        assert_eq!(pos.status(), RideStatus::Driving, "nor a status");
         let json = serde_json::to_value(&pos).unwrap();
         assert_eq!(json["position"], serde_json::json!([-47.9, -15.8]));
     }
@@ -207,6 +237,11 @@ mod tests {
         assert!(err.to_string().contains("speedKmh"), "{err}");
         let err = NewDirection::decode(br#"{"routeId":"1","points":[[0,0],[0,95]]}"#).unwrap_err();
         assert!(err.to_string().contains("points[1]: latitude 95"), "{err}");
+        let err = NewDirection::decode(br#"{"routeId":"1","cancel":true}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("cancel command needs a rideId"),
+            "{err}"
+        );
     }
 
     #[test]

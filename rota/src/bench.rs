@@ -39,6 +39,8 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         api: Some(ApiConfig {
             http: "127.0.0.1:0".parse()?,
             socket_queue: api::DEFAULT_SOCKET_QUEUE,
+            mongodb_uri: None,
+            batch: api::BatchLimits::default(),
         }),
         simulator: Some(SimulatorConfig {
             speed_kmh: simulator::DEFAULT_SPEED_KMH,

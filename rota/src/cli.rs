@@ -92,6 +92,29 @@ impl SimArgs {
 }
 
 #[derive(Clone, Debug, Args)]
+pub struct StoreArgs {
+    /// Keep routes and rides in MongoDB (e.g. mongodb://rota:secret@mongo:27017/rota) instead of
+    /// the embedded store in the data directory. The database is the URI's, else `rota`.
+    #[arg(long, env = "MONGODB_URI", hide_env_values = true)]
+    pub mongodb_uri: Option<String>,
+    /// Recorded positions are written to the store in batches of at most this many...
+    #[arg(long, env = "ROTA_HISTORY_BATCH_POSITIONS", default_value_t = api::BatchLimits::default().max_positions)]
+    pub history_batch_positions: usize,
+    /// ...or after the batch's first position waited this many milliseconds.
+    #[arg(long, env = "ROTA_HISTORY_BATCH_WAIT_MS", default_value_t = api::BatchLimits::default().max_wait.as_millis() as u64)]
+    pub history_batch_wait_ms: u64,
+}
+
+impl StoreArgs {
+    pub fn batch(&self) -> api::BatchLimits {
+        api::BatchLimits {
+            max_positions: self.history_batch_positions.max(1),
+            max_wait: Duration::from_millis(self.history_batch_wait_ms),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Args)]
 pub struct UpArgs {
     #[command(flatten)]
     pub http: HttpArgs,
@@ -101,6 +124,8 @@ pub struct UpArgs {
     pub data: DataArgs,
     #[command(flatten)]
     pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
     #[command(flatten)]
     pub sim: SimArgs,
 }
@@ -134,6 +159,8 @@ pub struct ApiArgs {
     /// Kafka bootstrap servers.
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     pub kafka_brokers: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Clone, Debug, Args)]

@@ -9,7 +9,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, anyhow};
-use api::{AppState, hub::Hub, store};
+use api::{AppState, BatchLimits, hub::Hub, store};
 use events::KafkaConfig;
 use rdkafka::producer::{FutureProducer, Producer};
 use tokio::task::JoinSet;
@@ -32,6 +32,10 @@ pub struct ApiConfig {
     pub http: SocketAddr,
     /// Per-socket frame queue length (see `api::hub`).
     pub socket_queue: usize,
+    /// MongoDB's URI; `None` keeps routes and rides in the data directory.
+    pub mongodb_uri: Option<String>,
+    /// When recorded positions are written to the store.
+    pub batch: BatchLimits,
 }
 
 #[derive(Clone, Debug)]
@@ -114,26 +118,49 @@ impl Platform {
     async fn start_api(&mut self, config: ApiConfig, data_dir: &std::path::Path) -> Result<()> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-        let store_path = data_dir.join("store.redb");
-        let store = store::EmbeddedStore::open(&store_path)?;
-        let seeded = store::seed_if_empty(&store).await?;
-        if seeded > 0 {
-            info!(routes = seeded, store = %store_path.display(), "seeded the sample routes");
-        }
+        let store: Arc<dyn store::Store> = match &config.mongodb_uri {
+            Some(uri) => {
+                info!("routes and rides in MongoDB");
+                Arc::new(store::MongoStore::connect(uri).await?)
+            }
+            None => {
+                let path = data_dir.join("store.redb");
+                info!(store = %path.display(), "routes and rides in the embedded store");
+                Arc::new(store::EmbeddedStore::open(&path)?)
+            }
+        };
         let hub = Arc::new(Hub::new(config.socket_queue));
         let positions_ready = Arc::new(AtomicBool::new(false));
+        let store_prepared = Arc::new(AtomicBool::new(false));
         let state = Arc::new(AppState {
-            store: Arc::new(store),
+            store: store.clone(),
+            store_prepared: store_prepared.clone(),
             hub: hub.clone(),
             producer: self.producer.clone(),
             positions_ready: positions_ready.clone(),
             shutdown: self.shutdown.clone(),
         });
 
-        let (kafka, shutdown) = (self.kafka.clone(), self.shutdown.clone());
+        let shutdown = self.shutdown.clone();
+        let prepared = api::prepare_store(store.clone(), store_prepared, shutdown.clone());
         self.tasks.spawn(async move {
-            let result = api::consume_positions(&kafka, hub, positions_ready, shutdown).await;
+            prepared.await;
+            // Done once prepared; stay in the set until shutdown like every other part.
+            shutdown.cancelled().await;
+            ("store preparation", Ok(()))
+        });
+        let (kafka, shutdown) = (self.kafka.clone(), self.shutdown.clone());
+        let positions_store = store.clone();
+        self.tasks.spawn(async move {
+            let result =
+                api::consume_positions(&kafka, hub, positions_store, positions_ready, shutdown)
+                    .await;
             ("position consumer", result.map_err(Into::into))
+        });
+        let (kafka, shutdown, batch) = (self.kafka.clone(), self.shutdown.clone(), config.batch);
+        self.tasks.spawn(async move {
+            let result = api::record_positions(&kafka, store, batch, shutdown).await;
+            ("position recorder", result.map_err(Into::into))
         });
 
         let listener = tokio::net::TcpListener::bind(config.http)

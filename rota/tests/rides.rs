@@ -66,6 +66,7 @@ async fn rides_started_over_websocket_and_rest_follow_their_routes_in_order() {
         .await
         .unwrap();
     assert_eq!(status, 200);
+    let routes = &routes["items"];
     let ids: Vec<_> = routes
         .as_array()
         .unwrap()

@@ -10,7 +10,7 @@ mod offsets;
 mod ride;
 pub mod route;
 
-use std::{path::PathBuf, time::Duration};
+use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use events::{LatLng, NewDirection, TOPIC_NEW_DIRECTION};
 use rdkafka::{
@@ -75,12 +75,17 @@ pub async fn run(
     );
 
     let mut tracker = offsets::OffsetTracker::default();
-    let mut rides: JoinSet<(i32, i64)> = JoinSet::new();
+    let mut rides: JoinSet<(i32, i64, String)> = JoinSet::new();
+    // Running rides by id, for cancel commands.
+    let mut running: HashMap<String, CancellationToken> = HashMap::new();
     loop {
         let (partition, offset) = tokio::select! {
             _ = shutdown.cancelled() => break,
             Some(done) = rides.join_next() => match done {
-                Ok(done) => done,
+                Ok((partition, offset, ride_id)) => {
+                    running.remove(&ride_id);
+                    (partition, offset)
+                }
                 Err(e) => { error!(error = %e, "ride task failed"); continue; }
             },
             message = consumer.recv() => {
@@ -94,11 +99,25 @@ pub async fn run(
                     }
                 };
                 let (partition, offset) = (message.partition(), message.offset());
-                match start_ride(&config, &producer, &message) {
-                    Ok(ride) => {
+                match read_command(&config, &message) {
+                    Ok(Command::Start(ride)) => {
+                        let cancel = CancellationToken::new();
+                        let ride_id = ride.id().to_owned();
+                        running.insert(ride_id.clone(), cancel.clone());
                         tracker.start(partition, offset);
-                        rides.spawn(async move { ride.await; (partition, offset) });
+                        let producer = producer.clone();
+                        rides.spawn(async move {
+                            drive_until_done(*ride, &producer, &cancel).await;
+                            (partition, offset, ride_id)
+                        });
                         continue;
+                    }
+                    Ok(Command::Cancel(ride_id)) => {
+                        match running.get(&ride_id) {
+                            Some(cancel) => cancel.cancel(),
+                            None => info!(ride_id, "cancel for a ride not running here; ignored"),
+                        }
+                        (partition, offset)
                     }
                     Err(reason) => {
                         warn!(partition, offset, %reason, "skipping unusable {TOPIC_NEW_DIRECTION} message");
@@ -135,14 +154,18 @@ fn commit(consumer: &StreamConsumer, partition: i32, next: i64) {
     }
 }
 
-/// Decodes a command and returns the ride it asks for, ready to be driven.
-fn start_ride(
-    config: &Config,
-    producer: &FutureProducer,
-    message: &impl Message,
-) -> Result<impl Future<Output = ()> + Send + 'static, String> {
+enum Command {
+    Start(Box<ride::Ride>),
+    Cancel(String),
+}
+
+/// Decodes a command: a ride ready to be driven, or the id of a ride to cancel.
+fn read_command(config: &Config, message: &impl Message) -> Result<Command, String> {
     let mut command =
         NewDirection::decode(message.payload().unwrap_or_default()).map_err(|e| e.to_string())?;
+    if command.cancel {
+        return Ok(Command::Cancel(command.ride_id.unwrap_or_default()));
+    }
     // The reference system sends no ride id; one derived from the command's place in the log stays
     // the same when the command is redelivered.
     command
@@ -162,19 +185,24 @@ fn start_ride(
         ));
     }
     let speed = command.speed_kmh.unwrap_or(config.speed_kmh);
-    let ride = ride::Ride::new(command, points, speed, config.tick);
-    let producer = producer.clone();
-    Ok(async move {
-        // Positions that could not be published (the broker gone for longer than the producer's
-        // message timeout) must not leave a ride half-driven: drive it again from its start, as a
-        // restarted simulator would.
-        let mut delay = RETRY_FIRST;
-        while let Err(e) = ride.clone().drive(&producer).await {
-            error!(error = %e, retry_in_ms = delay.as_millis() as u64, "ride stopped early; driving it again from its start");
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(RETRY_MAX);
-        }
-    })
+    Ok(Command::Start(Box::new(ride::Ride::new(
+        command,
+        points,
+        speed,
+        config.tick,
+    ))))
+}
+
+/// Drives a ride to its end (or its cancellation). Positions that could not be published (the
+/// broker gone for longer than the producer's message timeout) must not leave a ride half-driven:
+/// it is driven again from its start, as a restarted simulator would.
+async fn drive_until_done(ride: ride::Ride, producer: &FutureProducer, cancel: &CancellationToken) {
+    let mut delay = RETRY_FIRST;
+    while let Err(e) = ride.clone().drive(producer, cancel).await {
+        error!(error = %e, retry_in_ms = delay.as_millis() as u64, "ride stopped early; driving it again from its start");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(RETRY_MAX);
+    }
 }
 
 /// A route by id: `<routes_dir>/<id>.txt` if present, else the seed catalogue.

@@ -2,16 +2,17 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use events::{LatLng, NewDirection, NewPosition, TOPIC_NEW_POSITION};
+use events::{LatLng, NewDirection, NewPosition, RideStatus, TOPIC_NEW_POSITION};
 use rdkafka::{
     error::KafkaError,
     producer::{FutureProducer, FutureRecord},
     util::Timeout,
 };
 use tokio::time::{MissedTickBehavior, interval};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use crate::motion::{Drive, Polyline};
+use crate::motion::{Drive, Polyline, Sample};
 
 #[derive(Debug, thiserror::Error)]
 #[error("ride {ride_id}: publishing position {seq} failed: {source}")]
@@ -49,9 +50,18 @@ impl Ride {
         }
     }
 
+    pub(crate) fn id(&self) -> &str {
+        &self.ride_id
+    }
+
     /// Publishes every position, one per tick, waiting for each to be acknowledged so the next can
-    /// never overtake it.
-    pub(crate) async fn drive(self, producer: &FutureProducer) -> Result<(), RideError> {
+    /// never overtake it. When `cancel` fires the ride stops where it is and publishes one last
+    /// position there, with `finished: true` and status `cancelled`.
+    pub(crate) async fn drive(
+        self,
+        producer: &FutureProducer,
+        cancel: &CancellationToken,
+    ) -> Result<(), RideError> {
         let Ride {
             command,
             ride_id,
@@ -67,16 +77,14 @@ impl Ride {
             speed_kmh,
             "ride started"
         );
-        let mut ticks = interval(tick);
-        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        for sample in drive {
-            ticks.tick().await;
+        let publish = |sample: &Sample, status: RideStatus| {
             let event = NewPosition {
                 route_id: command.route_id.clone(),
                 client_id: command.client_id.clone(),
                 ride_id: ride_id.clone(),
                 position: sample.position.to_lng_lat(),
                 finished: sample.finished,
+                status: Some(status),
                 seq: sample.seq,
                 progress: sample.progress,
                 distance_m: sample.distance_m,
@@ -86,21 +94,62 @@ impl Ride {
                 timestamp: now_ms(),
             };
             let payload = serde_json::to_vec(&event).expect("positions always serialize");
-            let record = FutureRecord::to(TOPIC_NEW_POSITION)
-                .key(&ride_id)
-                .payload(&payload);
-            producer
-                .send(record, Timeout::Never)
-                .await
-                .map_err(|(source, _)| RideError {
-                    ride_id: ride_id.clone(),
-                    seq: sample.seq,
-                    source,
-                })?;
+            let (ride_id, seq) = (ride_id.clone(), sample.seq);
+            async move {
+                let record = FutureRecord::to(TOPIC_NEW_POSITION)
+                    .key(&ride_id)
+                    .payload(&payload);
+                producer
+                    .send(record, Timeout::Never)
+                    .await
+                    .map(drop)
+                    .map_err(|(source, _)| RideError {
+                        ride_id,
+                        seq,
+                        source,
+                    })
+            }
+        };
+        let mut ticks = interval(tick);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last: Option<Sample> = None;
+        for sample in drive.clone() {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => {
+                    let stop = stop_sample(last.as_ref(), &drive);
+                    publish(&stop, RideStatus::Cancelled).await?;
+                    info!(ride_id, seq = stop.seq, "ride cancelled");
+                    return Ok(());
+                }
+                _ = ticks.tick() => {}
+            }
+            let status = if sample.finished {
+                RideStatus::Finished
+            } else {
+                RideStatus::Driving
+            };
+            publish(&sample, status).await?;
             debug!(ride_id, seq = sample.seq, "position published");
+            last = Some(sample);
         }
         info!(ride_id, "ride finished");
         Ok(())
+    }
+}
+
+/// The final sample of a cancelled ride: where it stands, one step after its last position.
+fn stop_sample(last: Option<&Sample>, drive: &Drive) -> Sample {
+    match last {
+        Some(last) => Sample {
+            seq: last.seq + 1,
+            finished: true,
+            ..*last
+        },
+        None => Sample {
+            finished: true,
+            ..drive.clone().next().expect("a drive has a first sample")
+        },
     }
 }
 

@@ -27,8 +27,20 @@ function toast(text) {
   setTimeout(() => el.remove(), 5000);
 }
 
+/** Every route, following the listing's pages. */
+async function fetchRoutes() {
+  const all = [];
+  let cursor = '';
+  do {
+    const page = await (await fetch(`/api/routes?limit=500&cursor=${encodeURIComponent(cursor)}`)).json();
+    all.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return all;
+}
+
 async function loadRoutes() {
-  const list = await (await fetch('/api/routes')).json();
+  const list = await fetchRoutes();
   const ul = $('routes');
   ul.replaceChildren();
   const bounds = L.latLngBounds([]);
@@ -67,13 +79,15 @@ function rideFor(rideId, routeId) {
   return ride;
 }
 
-function showPosition(rideId, routeId, pos, progress, finished) {
+function showPosition(rideId, routeId, pos, progress, finished, status = 'finished', seq = -1) {
   const ride = rideFor(rideId, routeId);
+  // Seq 0 for a ride already on the map: the simulator drives it again from its start.
+  if (seq === 0) ride.trail.setLatLngs([]);
   if (!ride.marker) ride.marker = L.marker(latLng(pos), { icon: ride.icon, title: rideId }).addTo(map);
   ride.marker.setLatLng(latLng(pos));
   ride.trail.addLatLng(latLng(pos));
   const percent = Math.round(progress * 100);
-  ride.item.querySelector('small').textContent = finished ? 'finished' : `driving · ${percent}%`;
+  ride.item.querySelector('small').textContent = finished ? status : `driving · ${percent}%`;
   ride.item.querySelector('span').style.width = `${percent}%`;
 }
 
@@ -83,8 +97,8 @@ function onFrame(frame) {
       // Rides already driving (after a refresh, or started elsewhere): watch each one too, to get
       // the path it has driven so far. The hub sends each position once either way.
       for (const ride of frame.rides) {
-        if (ride.position) showPosition(ride.rideId, ride.routeId, ride.position, ride.progress, false);
-        send({ type: 'watch', rideId: ride.rideId });
+        if (ride.position) showPosition(ride.id, ride.routeId, ride.position, ride.progress, false);
+        send({ type: 'watch', rideId: ride.id });
       }
       break;
     case 'watching':
@@ -96,10 +110,10 @@ function onFrame(frame) {
       rideFor(frame.rideId, frame.routeId);
       break;
     case 'position':
-      showPosition(frame.rideId, frame.routeId, frame.position, frame.progress, frame.finished);
+      showPosition(frame.rideId, frame.routeId, frame.position, frame.progress, frame.finished, frame.status, frame.seq);
       break;
     case 'finished':
-      toast(`Ride on ${routes.get(frame.routeId)?.title ?? frame.routeId} finished`);
+      toast(`Ride on ${routes.get(frame.routeId)?.title ?? frame.routeId} ${frame.status}`);
       break;
     case 'error':
       toast(`Error: ${frame.error}`);

@@ -1,15 +1,31 @@
-//! The embedded route store: a redb file in the data directory. redb commits are crash-safe
-//! (copy-on-write with checksummed commit slots), so a kill mid-write never corrupts it.
+//! The embedded store: a redb file in the data directory. redb commits are crash-safe
+//! (copy-on-write with checksummed commit slots), so a kill mid-write never corrupts it; a write
+//! either committed whole or not at all.
+//!
+//! Records are JSON values (easy to read with any redb tool, and easy to evolve).
 
-use std::{path::Path, sync::Arc};
+use std::{ops::Bound, path::Path, sync::Arc};
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use events::NewPosition;
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition, WriteTransaction,
+};
+use serde::{Serialize, de::DeserializeOwned};
 
-use super::{Route, RouteStore, StoreError};
+use super::{
+    Page, PageRequest, PathPoint, RideFilter, RideRecord, Route, Store, StoreError, by_ride,
+};
 
-/// Route id -> the route as JSON (readable with any redb tool, and easy to evolve).
+/// Route id -> route.
 const ROUTES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("routes");
+/// Title key (see [`super::title_key`]) -> route id: keeps titles unique.
+const ROUTE_TITLES: TableDefinition<'_, &str, &str> = TableDefinition::new("route_titles");
+/// Ride id -> ride record.
+const RIDES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("rides");
+/// (ride id, seq) -> path point.
+const RIDE_PATHS: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("ride_paths");
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -21,9 +37,12 @@ impl EmbeddedStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db =
             Database::create(path).map_err(|e| unavailable(format!("{}: {e}", path.display())))?;
-        // Create the table up front so readers never meet a missing table.
+        // Create the tables up front so readers never meet a missing table.
         let txn = db.begin_write().map_err(unavailable)?;
         txn.open_table(ROUTES).map_err(unavailable)?;
+        txn.open_table(ROUTE_TITLES).map_err(unavailable)?;
+        txn.open_table(RIDES).map_err(unavailable)?;
+        txn.open_table(RIDE_PATHS).map_err(unavailable)?;
         txn.commit().map_err(unavailable)?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -38,111 +57,274 @@ impl EmbeddedStore {
             .await
             .map_err(|e| unavailable(format!("store task failed: {e}")))?
     }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&ReadTransaction) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.blocking(|db| work(&db.begin_read().map_err(unavailable)?))
+            .await
+    }
+
+    /// Runs `work` in one write transaction, committed only if it succeeds.
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.blocking(|db| {
+            let txn = db.begin_write().map_err(unavailable)?;
+            let result = work(&txn)?;
+            txn.commit().map_err(unavailable)?;
+            Ok(result)
+        })
+        .await
+    }
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
-fn read_routes(
-    db: &Database,
-) -> Result<redb::ReadOnlyTable<&'static str, &'static [u8]>, StoreError> {
-    db.begin_read()
-        .map_err(unavailable)?
-        .open_table(ROUTES)
-        .map_err(unavailable)
+fn encode(value: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records serialize")
 }
 
-fn decode(key: &str, bytes: &[u8]) -> Result<Route, StoreError> {
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         key: key.to_owned(),
         reason: e.to_string(),
     })
 }
 
+fn get<T: DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &str,
+) -> Result<Option<T>, StoreError> {
+    let value = table.get(id).map_err(unavailable)?;
+    value.map(|v| decode(id, v.value())).transpose()
+}
+
+/// Claims `route`'s title for it, refusing one another route holds.
+fn claim_title(txn: &WriteTransaction, route: &Route) -> Result<(), StoreError> {
+    let mut titles = txn.open_table(ROUTE_TITLES).map_err(unavailable)?;
+    let key = route.title_key();
+    if let Some(owner) = titles.get(key.as_str()).map_err(unavailable)?
+        && owner.value() != route.id
+    {
+        return Err(StoreError::DuplicateTitle(route.title.clone()));
+    }
+    titles
+        .insert(key.as_str(), route.id.as_str())
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+fn release_title(txn: &WriteTransaction, route: &Route) -> Result<(), StoreError> {
+    let mut titles = txn.open_table(ROUTE_TITLES).map_err(unavailable)?;
+    titles
+        .remove(route.title_key().as_str())
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+fn put_route(txn: &WriteTransaction, route: &Route) -> Result<(), StoreError> {
+    let mut routes = txn.open_table(ROUTES).map_err(unavailable)?;
+    routes
+        .insert(route.id.as_str(), encode(route).as_slice())
+        .map_err(unavailable)?;
+    Ok(())
+}
+
 #[async_trait]
-impl RouteStore for EmbeddedStore {
-    async fn list(&self) -> Result<Vec<Route>, StoreError> {
-        self.blocking(|db| {
-            let table = read_routes(db)?;
-            table
-                .iter()
+impl Store for EmbeddedStore {
+    async fn prepare(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|_| Ok(())).await
+    }
+
+    async fn list_routes(&self, page: &PageRequest) -> Result<Page<Route>, StoreError> {
+        let page = page.clone();
+        self.read(move |txn| {
+            let table = txn.open_table(ROUTES).map_err(unavailable)?;
+            let lower = match &page.after {
+                Some(after) => Bound::Excluded(after.as_str()),
+                None => Bound::Unbounded,
+            };
+            let items = table
+                .range::<&str>((lower, Bound::Unbounded))
                 .map_err(unavailable)?
+                .take(page.limit + 1)
                 .map(|entry| {
                     let (key, value) = entry.map_err(unavailable)?;
                     decode(key.value(), value.value())
+                })
+                .collect::<Result<Vec<Route>, _>>()?;
+            Ok(Page::from_overfetch(items, page.limit, |r| &r.id))
+        })
+        .await
+    }
+
+    async fn get_route(&self, id: &str) -> Result<Option<Route>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |txn| get(&txn.open_table(ROUTES).map_err(unavailable)?, &id))
+            .await
+    }
+
+    async fn has_routes(&self) -> Result<bool, StoreError> {
+        self.read(|txn| {
+            let table = txn.open_table(ROUTES).map_err(unavailable)?;
+            Ok(!table.is_empty().map_err(unavailable)?)
+        })
+        .await
+    }
+
+    async fn insert_route(&self, route: &Route) -> Result<(), StoreError> {
+        let route = route.clone();
+        self.write(move |txn| {
+            claim_title(txn, &route)?;
+            put_route(txn, &route)
+        })
+        .await
+    }
+
+    async fn replace_route(&self, route: &Route) -> Result<bool, StoreError> {
+        let route = route.clone();
+        self.write(move |txn| {
+            let old: Option<Route> = get(&txn.open_table(ROUTES).map_err(unavailable)?, &route.id)?;
+            let Some(old) = old else {
+                return Ok(false);
+            };
+            release_title(txn, &old)?;
+            claim_title(txn, &route)?;
+            put_route(txn, &route)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn delete_route(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.write(move |txn| {
+            let mut routes = txn.open_table(ROUTES).map_err(unavailable)?;
+            let old: Option<Route> = get(&routes, &id)?;
+            let Some(old) = old else {
+                return Ok(false);
+            };
+            routes.remove(id.as_str()).map_err(unavailable)?;
+            release_title(txn, &old)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn ride_requested(&self, ride: &RideRecord) -> Result<(), StoreError> {
+        let ride = ride.clone();
+        self.write(move |txn| {
+            let mut rides = txn.open_table(RIDES).map_err(unavailable)?;
+            let existing: Option<RideRecord> = get(&rides, &ride.id)?;
+            let record = match existing {
+                // Positions got here first.
+                Some(mut existing) => {
+                    existing.requested_at = ride.requested_at;
+                    existing
+                }
+                None => ride,
+            };
+            rides
+                .insert(record.id.as_str(), encode(&record).as_slice())
+                .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn record_positions(&self, positions: &[NewPosition]) -> Result<(), StoreError> {
+        let positions = positions.to_vec();
+        self.write(move |txn| {
+            let mut rides = txn.open_table(RIDES).map_err(unavailable)?;
+            let mut paths = txn.open_table(RIDE_PATHS).map_err(unavailable)?;
+            for (ride_id, group) in by_ride(&positions) {
+                for p in &group {
+                    // The first write of a seq wins, as with MongoDB's `_id`s: a replay or a ride
+                    // driven again after a simulator crash keeps the point first recorded.
+                    if paths.get((ride_id, p.seq)).map_err(unavailable)?.is_none() {
+                        paths
+                            .insert((ride_id, p.seq), encode(&PathPoint::of(p)).as_slice())
+                            .map_err(unavailable)?;
+                    }
+                }
+                let newer = RideRecord::from_positions(group).expect("groups are not empty");
+                let record = match get::<RideRecord>(&rides, ride_id)? {
+                    Some(mut record) => {
+                        record.merge(&newer);
+                        record
+                    }
+                    None => newer,
+                };
+                rides
+                    .insert(ride_id, encode(&record).as_slice())
+                    .map_err(unavailable)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_ride(&self, id: &str) -> Result<Option<RideRecord>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |txn| get(&txn.open_table(RIDES).map_err(unavailable)?, &id))
+            .await
+    }
+
+    async fn ride_path(&self, id: &str) -> Result<Vec<PathPoint>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |txn| {
+            let paths = txn.open_table(RIDE_PATHS).map_err(unavailable)?;
+            paths
+                .range((id.as_str(), 0)..=(id.as_str(), u64::MAX))
+                .map_err(unavailable)?
+                .map(|entry| {
+                    let (_, value) = entry.map_err(unavailable)?;
+                    decode(&id, value.value())
                 })
                 .collect()
         })
         .await
     }
 
-    async fn get(&self, id: &str) -> Result<Option<Route>, StoreError> {
-        let id = id.to_owned();
-        self.blocking(move |db| {
-            let table = read_routes(db)?;
-            let value = table.get(id.as_str()).map_err(unavailable)?;
-            value.map(|v| decode(&id, v.value())).transpose()
-        })
-        .await
-    }
-
-    async fn put(&self, route: Route) -> Result<(), StoreError> {
-        self.blocking(move |db| {
-            let bytes = serde_json::to_vec(&route).map_err(unavailable)?;
-            let txn = db.begin_write().map_err(unavailable)?;
-            txn.open_table(ROUTES)
+    async fn list_rides(
+        &self,
+        filter: &RideFilter,
+        page: &PageRequest,
+    ) -> Result<Page<RideRecord>, StoreError> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.read(move |txn| {
+            let table = txn.open_table(RIDES).map_err(unavailable)?;
+            let upper = match &page.after {
+                Some(after) => Bound::Excluded(after.as_str()),
+                None => Bound::Unbounded,
+            };
+            let mut items = Vec::new();
+            // Newest first: ride ids are time-ordered.
+            for entry in table
+                .range::<&str>((Bound::Unbounded, upper))
                 .map_err(unavailable)?
-                .insert(route.id.as_str(), bytes.as_slice())
-                .map_err(unavailable)?;
-            txn.commit().map_err(unavailable)
+                .rev()
+            {
+                let (key, value) = entry.map_err(unavailable)?;
+                let ride: RideRecord = decode(key.value(), value.value())?;
+                if filter.matches(&ride) {
+                    items.push(ride);
+                    if items.len() > page.limit {
+                        break;
+                    }
+                }
+            }
+            Ok(Page::from_overfetch(items, page.limit, |r| &r.id))
         })
         .await
-    }
-
-    async fn is_empty(&self) -> Result<bool, StoreError> {
-        self.blocking(|db| {
-            let table = read_routes(db)?;
-            table.is_empty().map_err(unavailable)
-        })
-        .await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.blocking(|db| db.begin_read().map(drop).map_err(unavailable))
-            .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::seed_if_empty;
-
-    #[tokio::test]
-    async fn seeds_once_and_keeps_routes_across_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.redb");
-        {
-            let store = EmbeddedStore::open(&path).unwrap();
-            assert!(store.is_empty().await.unwrap());
-            assert_eq!(seed_if_empty(&store).await.unwrap(), 3);
-            let mut changed = store.get("2").await.unwrap().unwrap();
-            changed.title = "Renamed".into();
-            store.put(changed).await.unwrap();
-        }
-        let store = EmbeddedStore::open(&path).unwrap();
-        assert_eq!(
-            seed_if_empty(&store).await.unwrap(),
-            0,
-            "a used store is not re-seeded"
-        );
-        let routes = store.list().await.unwrap();
-        let ids: Vec<_> = routes.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, ["1", "2", "3"]);
-        assert_eq!(routes[1].title, "Renamed");
-        assert_eq!(routes[0].points.len(), 219);
-        assert_eq!(store.get("nope").await.unwrap(), None);
-        store.ping().await.unwrap();
     }
 }

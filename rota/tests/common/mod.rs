@@ -39,6 +39,8 @@ pub fn config(data_dir: &Path) -> PlatformConfig {
         api: Some(ApiConfig {
             http: "127.0.0.1:0".parse().unwrap(),
             socket_queue: 4096,
+            mongodb_uri: None,
+            batch: api::BatchLimits::default(),
         }),
         simulator: Some(SimulatorConfig {
             speed_kmh: TEST_SPEED_KMH,
@@ -50,9 +52,12 @@ pub fn config(data_dir: &Path) -> PlatformConfig {
 
 /// The whole platform on the built-in broker, ready (`/readyz` says so).
 pub async fn boot(data_dir: &Path) -> Platform {
-    let platform = Platform::start(config(data_dir))
-        .await
-        .expect("platform starts");
+    boot_with(config(data_dir)).await
+}
+
+/// Boots a platform and waits until it is ready.
+pub async fn boot_with(config: PlatformConfig) -> Platform {
+    let platform = Platform::start(config).await.expect("platform starts");
     wait_ready(platform.http_addr.expect("api runs")).await;
     platform
 }
@@ -85,10 +90,21 @@ pub fn base_url(platform: &Platform) -> String {
 
 /// Sends a request and returns the status and the body (as JSON when it is JSON, else a string).
 pub async fn http(method: &str, url: &str, body: Option<&str>) -> Result<(u16, Value), String> {
+    let content_type = body.map(|_| "application/json");
+    http_typed(method, url, content_type, body).await
+}
+
+/// [`http`] with a body of any content type.
+pub async fn http_typed(
+    method: &str,
+    url: &str,
+    content_type: Option<&str>,
+    body: Option<&str>,
+) -> Result<(u16, Value), String> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut request = hyper::Request::builder().method(method).uri(url);
-    if body.is_some() {
-        request = request.header("content-type", "application/json");
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
     }
     let request = request
         .body(Full::new(Bytes::from(body.unwrap_or_default().to_owned())))
@@ -220,6 +236,11 @@ impl RotaProcess {
         panic!("rota never listened on {ready_addr}");
     }
 
+    /// SIGKILL: a crash, with no chance to clean up.
+    pub async fn kill(mut self) {
+        self.0.kill().await.expect("killed");
+    }
+
     /// SIGTERM, as a service manager would; the process must exit cleanly.
     pub async fn stop(mut self) {
         let pid = self.0.id().unwrap().to_string();
@@ -234,6 +255,17 @@ impl RotaProcess {
             "clean exit on SIGTERM"
         );
     }
+}
+
+/// The MongoDB test server's URI with a database of its own, so tests never share data.
+/// `scripts/test` starts the server (SecantusDB) and sets `ROTA_TEST_MONGODB_URI`.
+pub fn mongodb_uri() -> String {
+    let server = std::env::var("ROTA_TEST_MONGODB_URI").expect(
+        "ROTA_TEST_MONGODB_URI is not set: run the suite with scripts/test, which starts a MongoDB \
+         wire-protocol server (SecantusDB) for these tests",
+    );
+    let database = format!("rota_test_{}", uuid::Uuid::new_v4().simple());
+    format!("{}/{database}", server.trim_end_matches('/'))
 }
 
 /// The Python that has the test clients installed (see scripts/test-setup).
