@@ -2,7 +2,10 @@
 
 use axum::{
     Json,
-    extract::{Path, Query, State, rejection::JsonRejection},
+    extract::{
+        Path, Query, State,
+        rejection::{JsonRejection, QueryRejection},
+    },
     http::StatusCode,
     response::{IntoResponse, Response},
 };
@@ -40,8 +43,9 @@ pub struct RideQuery {
 /// `GET /api/rides?status=&routeId=&limit=&cursor=`: newest first, without paths.
 pub async fn list_rides(
     State(state): State<SharedState>,
-    Query(query): Query<RideQuery>,
+    query: Result<Query<RideQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(query) = query?;
     let status = query
         .status
         .as_deref()

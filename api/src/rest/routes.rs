@@ -3,7 +3,7 @@
 use axum::{
     Json,
     body::Bytes,
-    extract::{Path, Query, State},
+    extract::{Path, Query, State, rejection::QueryRejection},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -43,8 +43,9 @@ fn route_json(route: &Route, with_points: bool) -> Value {
 
 pub async fn list_routes(
     State(state): State<SharedState>,
-    Query(query): Query<PageQuery>,
+    query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(query) = query?;
     let page = state.store.list_routes(&query.page()?).await?;
     Ok(page_json(page, |r| route_json(&r, false)).into_response())
 }
@@ -100,10 +101,11 @@ fn conflict(e: StoreError) -> ApiError {
 /// `POST /api/routes` → `201` with the route and its `Location`.
 pub async fn create_route(
     State(state): State<SharedState>,
-    Query(query): Query<TitleQuery>,
+    query: Result<Query<TitleQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let Query(query) = query?;
     let input = read_body(&headers, &body, query.title.as_deref())?;
     let now = now_ms();
     let route = Route {
@@ -128,10 +130,11 @@ pub async fn create_route(
 pub async fn replace_route(
     State(state): State<SharedState>,
     Path(id): Path<String>,
-    Query(query): Query<TitleQuery>,
+    query: Result<Query<TitleQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let Query(query) = query?;
     let input = read_body(&headers, &body, query.title.as_deref())?;
     let old = state
         .store
