@@ -48,9 +48,26 @@ pub enum RideStatus {
 }
 
 impl RideStatus {
+    pub const ALL: [Self; 4] = [
+        Self::Starting,
+        Self::Driving,
+        Self::Finished,
+        Self::Cancelled,
+    ];
+
     /// Finished or cancelled: no more positions will come.
     pub fn is_over(self) -> bool {
         matches!(self, Self::Finished | Self::Cancelled)
+    }
+
+    /// The name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Driving => "driving",
+            Self::Finished => "finished",
+            Self::Cancelled => "cancelled",
+        }
     }
 }
 

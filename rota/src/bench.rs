@@ -1,6 +1,7 @@
 //! `rota bench`: runs N concurrent rides through the built-in broker to M WebSocket clients, all in
 //! this process, and prints positions/s delivered, end-to-end latency (simulator publish → socket
-//! receipt) and the process's peak RSS. Figures, not assertions: compare runs, don't gate on them.
+//! receipt), how fast positions were recorded into the store and how far recording lags, and the
+//! process's peak RSS. Figures, not assertions: compare runs, don't gate on them.
 
 use std::{
     sync::{
@@ -15,6 +16,10 @@ use futures::{StreamExt, stream};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use rdkafka::{
+    Offset, TopicPartitionList,
+    consumer::{BaseConsumer, Consumer},
+};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
@@ -39,7 +44,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         api: Some(ApiConfig {
             http: "127.0.0.1:0".parse()?,
             socket_queue: api::DEFAULT_SOCKET_QUEUE,
-            mongodb_uri: None,
+            mongodb_uri: args.mongodb_uri.clone(),
             batch: api::BatchLimits::default(),
         }),
         simulator: Some(SimulatorConfig {
@@ -74,11 +79,13 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     );
     // Every ride lasts minutes at city speed: after a warm-up all are driving during the window.
     tokio::time::sleep(Duration::from_secs(3)).await;
+    let recorded_before = history(&platform.kafka).await?;
     measuring.store(true, Ordering::Release);
     let window = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     measuring.store(false, Ordering::Release);
     let elapsed = window.elapsed().as_secs_f64();
+    let recorded_after = history(&platform.kafka).await?;
 
     let mut total = Seen::default();
     for client in clients {
@@ -90,7 +97,52 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         total.latencies_ms.extend(seen.latencies_ms);
     }
     report(&args, &mut total, elapsed);
+    println!(
+        "positions recorded:    {:.0}/s into the {} store; {} positions not yet recorded at the end",
+        (recorded_after.recorded - recorded_before.recorded) as f64 / elapsed,
+        if args.mongodb_uri.is_some() {
+            "MongoDB"
+        } else {
+            "embedded"
+        },
+        recorded_after.published - recorded_after.recorded,
+    );
     platform.stop().await
+}
+
+/// Positions published so far, and how many of them the history group has recorded (committed).
+struct History {
+    published: i64,
+    recorded: i64,
+}
+
+async fn history(kafka: &events::KafkaConfig) -> Result<History> {
+    let consumer: BaseConsumer = kafka
+        .client()
+        .set("group.id", api::recorder::HISTORY_GROUP)
+        .create()?;
+    tokio::task::spawn_blocking(move || {
+        let timeout = Duration::from_secs(5);
+        let topic = events::TOPIC_NEW_POSITION;
+        let mut partitions = TopicPartitionList::new();
+        for p in consumer.fetch_metadata(Some(topic), timeout)?.topics()[0].partitions() {
+            partitions.add_partition(topic, p.id());
+        }
+        let mut history = History {
+            published: 0,
+            recorded: 0,
+        };
+        for element in consumer.committed_offsets(partitions, timeout)?.elements() {
+            let (low, high) = consumer.fetch_watermarks(topic, element.partition(), timeout)?;
+            history.published += high - low;
+            history.recorded += match element.offset() {
+                Offset::Offset(next) => next - low,
+                _ => 0,
+            };
+        }
+        Ok(history)
+    })
+    .await?
 }
 
 fn report(args: &BenchArgs, seen: &mut Seen, elapsed: f64) {

@@ -177,4 +177,7 @@ pub struct BenchArgs {
     /// Seconds to measure for.
     #[arg(long, default_value_t = 20)]
     pub seconds: u64,
+    /// Record history into this MongoDB instead of an embedded store in a temporary directory.
+    #[arg(long, env = "MONGODB_URI", hide_env_values = true)]
+    pub mongodb_uri: Option<String>,
 }

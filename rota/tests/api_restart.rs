@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{RotaProcess, Ws, free_port, http, seqs, wait_ready};
+use common::{Split, Ws, http, seqs};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,48 +18,22 @@ async fn mongodb_history_survives_an_api_crash() {
 }
 
 async fn api_crash_loses_nothing(mongodb_uri: Option<String>) {
-    let dir = tempfile::tempdir().unwrap();
-    let (kafka, http_addr) = (free_port(), free_port());
-    let data = |part: &str| dir.path().join(part).display().to_string();
-    let broker_args = [
-        "broker",
-        "--kafka-listen",
-        &kafka.to_string(),
-        "--data-dir",
-        &data("broker"),
-    ];
-    let broker = RotaProcess::start(&broker_args, &[], kafka).await;
-    let mut env = vec![("KAFKA_BROKERS", kafka.to_string())];
-    if let Some(uri) = mongodb_uri {
-        env.push(("MONGODB_URI", uri));
-    }
-    let api_args = [
-        "api",
-        "--http",
-        &http_addr.to_string(),
-        "--data-dir",
-        &data("api"),
-    ];
-    let api = RotaProcess::start(&api_args, &env, http_addr).await;
-    wait_ready(http_addr).await;
-    let simulator = RotaProcess::spawn(
-        &["simulator"],
-        &[env[0].clone(), ("ROTA_SIM_TICK_MS", "20".to_owned())],
-    );
+    let api_env = mongodb_uri
+        .map(|uri| ("MONGODB_URI", uri))
+        .into_iter()
+        .collect();
+    let split = Split::new(api_env);
+    let broker = split.broker().await;
+    let api = split.api().await;
+    let simulator = split.simulator(&[]);
 
-    let mut ws = Ws::connect_to(http_addr).await;
-    // 1,000 km/h every 20 ms: route 3 takes about 400 positions, 8 s.
-    ws.send(r#"{"type":"start","routeId":"3","speedKmh":1000}"#)
-        .await;
-    let ride = ws.next_of("started").await["rideId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let mut ws = Ws::connect_to(split.http).await;
+    let ride = ws.start_long_ride().await;
     let mut shown: Vec<Value> = Vec::new();
     while shown.len() < 60 {
         shown.push(ws.next_of("position").await);
     }
-    let base = format!("http://{http_addr}");
+    let base = format!("http://{}", split.http);
     let (_, before) = http("GET", &format!("{base}/api/rides/{ride}"), None)
         .await
         .unwrap();
@@ -70,9 +44,8 @@ async fn api_crash_loses_nothing(mongodb_uri: Option<String>) {
         shown.len()
     );
 
-    let api = RotaProcess::start(&api_args, &env, http_addr).await;
-    wait_ready(http_addr).await;
-    let mut ws = Ws::connect_to(http_addr).await;
+    let api = split.api().await;
+    let mut ws = Ws::connect_to(split.http).await;
     ws.send(&json!({"type": "watch", "rideId": ride}).to_string())
         .await;
     let snapshot = ws.next_of("watching").await["path"]
@@ -91,23 +64,9 @@ async fn api_crash_loses_nothing(mongodb_uri: Option<String>) {
         "the live positions continue the snapshot: no gap, no repeat"
     );
 
-    // The history, once the recorder has caught up, is the whole ride. The crashed api's partitions
-    // come back to the new one after the group's session timeout (6 s).
-    let mut recorded = Value::Null;
-    for _ in 0..400 {
-        (_, recorded) = http("GET", &format!("{base}/api/rides/{ride}"), None)
-            .await
-            .unwrap();
-        let path_len = recorded["path"].as_array().unwrap().len() as u64;
-        if recorded["status"] == "finished" && path_len == recorded["positions"].as_u64().unwrap() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    // The history, once the recorder has caught up, is the whole ride.
+    let recorded = common::recorded_ride(&base, &ride).await;
     let path = recorded["path"].as_array().unwrap();
-    let mut summary = recorded.clone();
-    summary["path"] = json!(path.len());
-    assert_eq!(summary["status"], "finished", "{summary}");
     assert_eq!(
         seqs(path),
         (0..path.len() as u64).collect::<Vec<_>>(),

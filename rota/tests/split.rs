@@ -7,50 +7,18 @@ mod common;
 
 use std::time::Duration;
 
-use common::{RotaProcess, Ws, free_port, wait_ready};
+use common::{Split, Ws};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn separate_processes_ride_through_a_broker_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let (kafka, http) = (free_port(), free_port());
-    let data = |part: &str| dir.path().join(part).display().to_string();
-    let brokers = [("KAFKA_BROKERS", kafka.to_string())];
-    let broker_args = [
-        "broker",
-        "--kafka-listen",
-        &kafka.to_string(),
-        "--data-dir",
-        &data("broker"),
-    ];
+    let split = Split::new(Vec::new());
+    let broker = split.broker().await;
+    let api = split.api().await;
+    // Through the KAFKA_* pass-through: librdkafka's message.timeout.ms, well above the outage.
+    let simulator = split.simulator(&[("KAFKA_MESSAGE_TIMEOUT_MS", "60000".to_owned())]);
 
-    let broker = RotaProcess::start(&broker_args, &[], kafka).await;
-    let api_args = [
-        "api",
-        "--http",
-        &http.to_string(),
-        "--data-dir",
-        &data("api"),
-    ];
-    let api = RotaProcess::start(&api_args, &brokers, http).await;
-    wait_ready(http).await;
-    let simulator = RotaProcess::spawn(
-        &["simulator"],
-        &[
-            brokers[0].clone(),
-            ("ROTA_SIM_TICK_MS", "20".to_owned()),
-            // Through the KAFKA_* pass-through: librdkafka's message.timeout.ms, well above the outage.
-            ("KAFKA_MESSAGE_TIMEOUT_MS", "60000".to_owned()),
-        ],
-    );
-
-    let mut ws = Ws::connect_to(http).await;
-    // 1,000 km/h every 20 ms: route 3 takes about 400 positions, 8 s.
-    ws.send(r#"{"type":"start","routeId":"3","speedKmh":1000}"#)
-        .await;
-    let ride = ws.next_of("started").await["rideId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let mut ws = Ws::connect_to(split.http).await;
+    let ride = ws.start_long_ride().await;
     let mut seqs = Vec::new();
     while seqs.len() < 10 {
         let frame = ws.next_of("position").await;
@@ -59,7 +27,7 @@ async fn separate_processes_ride_through_a_broker_restart() {
 
     broker.stop().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let broker = RotaProcess::start(&broker_args, &[], kafka).await;
+    let broker = split.broker().await;
 
     let rest = ws.positions_until_finished(&ride).await;
     seqs.extend(common::seqs(&rest));

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::{path::Path, time::Duration};
+use std::path::Path;
 
 use api::store::{self, PageRequest, RideFilter, Store};
 use common::{Ws, base_url, http, http_typed, seqs};
@@ -425,24 +425,6 @@ async fn pages_visit_every_route_once(backend: Backend) {
     platform.stop().await.unwrap();
 }
 
-/// Polls `GET /api/rides/{id}` until the store holds the ride's whole path.
-async fn recorded_ride(base: &str, ride: &str) -> Value {
-    for _ in 0..200 {
-        let (status, body) = http("GET", &format!("{base}/api/rides/{ride}"), None)
-            .await
-            .unwrap();
-        assert_eq!(status, 200, "{body}");
-        let over = body["status"] == "finished" || body["status"] == "cancelled";
-        if over
-            && body["path"].as_array().unwrap().len() as u64 == body["positions"].as_u64().unwrap()
-        {
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("ride {ride} was never recorded whole");
-}
-
 async fn a_ride_is_recorded_with_its_path_and_summary(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let (platform, uri) = platform(backend, dir.path()).await;
@@ -466,7 +448,7 @@ async fn a_ride_is_recorded_with_its_path_and_summary(backend: Backend) {
         .to_owned();
     let live = ws.positions_until_finished(&ride).await;
 
-    let recorded = recorded_ride(&base, &ride).await;
+    let recorded = common::recorded_ride(&base, &ride).await;
     let path = recorded["path"].as_array().unwrap();
     assert_eq!(
         seqs(path),
@@ -582,7 +564,7 @@ async fn a_cancelled_ride_stops_and_says_so(backend: Backend) {
     let finished = ws.next_of("finished").await;
     assert_eq!(finished["status"], "cancelled");
 
-    let recorded = recorded_ride(&base, &ride).await;
+    let recorded = common::recorded_ride(&base, &ride).await;
     assert_eq!(recorded["status"], "cancelled");
     assert!(
         recorded["summary"]["distanceM"].as_f64().unwrap() > 0.0,

@@ -21,13 +21,7 @@ async fn sigterm_stops_cleanly_and_an_interrupted_ride_resumes_after_restart() {
     let rota = RotaProcess::start(&[], &env, http_addr).await;
     wait_ready(http_addr).await;
     let mut ws = Ws::connect_to(http_addr).await;
-    // 1,000 km/h every 20 ms: route 3 takes about 400 positions, 8 s.
-    ws.send(r#"{"type":"start","routeId":"3","speedKmh":1000}"#)
-        .await;
-    let ride = ws.next_of("started").await["rideId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ride = ws.start_long_ride().await;
     for _ in 0..20 {
         assert_eq!(ws.next_of("position").await["finished"], false);
     }

@@ -50,12 +50,15 @@ pub async fn list_rides(
         .status
         .as_deref()
         .map(|s| {
-            serde_json::from_value::<RideStatus>(json!(s)).map_err(|_| {
-                ApiError::bad_request(format!(
-                    "status must be starting, driving, finished or cancelled, got {s:?}"
-                ))
-                .with_detail(json!({"field": "status"}))
-            })
+            RideStatus::ALL
+                .into_iter()
+                .find(|status| status.as_str() == s)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "status must be starting, driving, finished or cancelled, got {s:?}"
+                    ))
+                    .with_detail(json!({"field": "status"}))
+                })
         })
         .transpose()?;
     let filter = RideFilter {
@@ -88,10 +91,7 @@ pub async fn cancel_ride(
     if ride.status.is_over() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            format!(
-                "ride {id:?} is already {}",
-                json!(ride.status).as_str().unwrap_or_default()
-            ),
+            format!("ride {id:?} is already {}", ride.status.as_str()),
         )
         .with_detail(json!({"id": id, "status": ride.status})));
     }

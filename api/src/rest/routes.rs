@@ -70,10 +70,11 @@ pub struct TitleQuery {
 
 /// Reads a route body in whichever format its content type names.
 fn read_body(
+    query: Result<Query<TitleQuery>, QueryRejection>,
     headers: &HeaderMap,
     body: &[u8],
-    title: Option<&str>,
 ) -> Result<RouteInput, ApiError> {
+    let Query(TitleQuery { title }) = query?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -84,7 +85,7 @@ fn read_body(
             format!("Content-Type {content_type:?} is not accepted; send {ACCEPTED_TYPES}"),
         )
     })?;
-    route_input::parse(format, body, title)
+    route_input::parse(format, body, title.as_deref())
 }
 
 fn conflict(e: StoreError) -> ApiError {
@@ -105,8 +106,7 @@ pub async fn create_route(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query?;
-    let input = read_body(&headers, &body, query.title.as_deref())?;
+    let input = read_body(query, &headers, &body)?;
     let now = now_ms();
     let route = Route {
         id: uuid::Uuid::now_v7().to_string(),
@@ -134,8 +134,7 @@ pub async fn replace_route(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query?;
-    let input = read_body(&headers, &body, query.title.as_deref())?;
+    let input = read_body(query, &headers, &body)?;
     let old = state
         .store
         .get_route(&id)

@@ -6,6 +6,8 @@ mod embedded;
 mod mongo;
 mod record;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use events::{LatLng, NewPosition};
 use serde::{Deserialize, Serialize};
@@ -138,12 +140,14 @@ pub async fn seed_if_empty(store: &dyn Store, now: i64) -> Result<usize, StoreEr
 
 /// Groups positions by ride, keeping each ride's positions in the order given.
 fn by_ride(positions: &[NewPosition]) -> Vec<(&str, Vec<&NewPosition>)> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
     let mut rides: Vec<(&str, Vec<&NewPosition>)> = Vec::new();
     for position in positions {
-        match rides.iter_mut().find(|(id, _)| *id == position.ride()) {
-            Some((_, list)) => list.push(position),
-            None => rides.push((position.ride(), vec![position])),
-        }
+        let slot = *index.entry(position.ride()).or_insert_with(|| {
+            rides.push((position.ride(), Vec::new()));
+            rides.len() - 1
+        });
+        rides[slot].1.push(position);
     }
     rides
 }

@@ -367,7 +367,7 @@ impl Store for MongoStore {
         {
             Ok(_) => {}
             // Already written by an earlier attempt: the ids make a replay a no-op.
-            Err(e) if is_duplicate_key(&e) && only_duplicates(&e) => {}
+            Err(e) if only_duplicates(&e) => {}
             Err(e) => return Err(unavailable(e)),
         }
         let updates: Vec<RideRecord> = by_ride(positions)

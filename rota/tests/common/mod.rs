@@ -185,6 +185,17 @@ impl Ws {
     }
 
     /// Every `position` frame of `ride_id` up to and including the one with `finished: true`.
+    /// Starts a ride on route 3 at 1,000 km/h (with 20 ms ticks about 400 positions, 8 s) and
+    /// returns its id once `started`.
+    pub async fn start_long_ride(&mut self) -> String {
+        self.send(r#"{"type":"start","routeId":"3","speedKmh":1000}"#)
+            .await;
+        self.next_of("started").await["rideId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     pub async fn positions_until_finished(&mut self, ride_id: &str) -> Vec<Value> {
         let mut positions = Vec::new();
         loop {
@@ -255,6 +266,87 @@ impl RotaProcess {
             "clean exit on SIGTERM"
         );
     }
+}
+
+/// `rota broker`, `rota api` and `rota simulator` as separate processes, as compose runs them, on
+/// free ports and a temporary directory. Each part can be stopped and started again.
+pub struct Split {
+    pub dir: tempfile::TempDir,
+    pub kafka: SocketAddr,
+    pub http: SocketAddr,
+    /// The api's environment beyond KAFKA_BROKERS (MONGODB_URI, say).
+    pub api_env: Vec<(&'static str, String)>,
+}
+
+impl Split {
+    pub fn new(api_env: Vec<(&'static str, String)>) -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            kafka: free_port(),
+            http: free_port(),
+            api_env,
+        }
+    }
+
+    fn data(&self, part: &str) -> String {
+        self.dir.path().join(part).display().to_string()
+    }
+
+    fn brokers(&self) -> (&'static str, String) {
+        ("KAFKA_BROKERS", self.kafka.to_string())
+    }
+
+    pub async fn broker(&self) -> RotaProcess {
+        let kafka = self.kafka.to_string();
+        let args = [
+            "broker",
+            "--kafka-listen",
+            &kafka,
+            "--data-dir",
+            &self.data("broker"),
+        ];
+        RotaProcess::start(&args, &[], self.kafka).await
+    }
+
+    /// Starts the api and waits until it is ready.
+    pub async fn api(&self) -> RotaProcess {
+        let http = self.http.to_string();
+        let args = ["api", "--http", &http, "--data-dir", &self.data("api")];
+        let mut env = self.api_env.clone();
+        env.push(self.brokers());
+        let api = RotaProcess::start(&args, &env, self.http).await;
+        wait_ready(self.http).await;
+        api
+    }
+
+    /// Starts the simulator with 20 ms ticks and `env`.
+    pub fn simulator(&self, env: &[(&str, String)]) -> RotaProcess {
+        let mut env = env.to_vec();
+        env.push(self.brokers());
+        env.push(("ROTA_SIM_TICK_MS", "20".to_owned()));
+        RotaProcess::spawn(&["simulator"], &env)
+    }
+}
+
+/// Polls `GET /api/rides/{id}` until the ride is over and the store holds its whole path; the
+/// history group may first have to wait out a crashed api's session (6 s).
+pub async fn recorded_ride(base: &str, ride: &str) -> Value {
+    let mut body = Value::Null;
+    for _ in 0..400 {
+        let status;
+        (status, body) = http("GET", &format!("{base}/api/rides/{ride}"), None)
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+        let over = body["status"] == "finished" || body["status"] == "cancelled";
+        let path = body["path"].as_array().unwrap().len() as u64;
+        if over && path == body["positions"].as_u64().unwrap() {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    body["path"] = serde_json::json!(body["path"].as_array().unwrap().len());
+    panic!("ride {ride} was never recorded whole: {body}");
 }
 
 /// The MongoDB test server's URI with a database of its own, so tests never share data.
