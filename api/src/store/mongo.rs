@@ -18,12 +18,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use events::NewPosition;
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::TryStreamExt;
 use mongodb::{
-    Client, Collection, IndexModel,
+    Client, Collection, Database, IndexModel,
     bson::{self, Bson, DateTime, Document, doc},
     error::{ErrorKind, WriteFailure},
-    options::{ClientOptions, IndexOptions, ReturnDocument},
+    options::{ClientOptions, IndexOptions},
 };
 use serde::{Serialize, de::DeserializeOwned};
 use simulator::motion::Polyline;
@@ -37,8 +37,6 @@ use super::{
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// Database used when the URI names none.
 const DEFAULT_DATABASE: &str = "rota";
-/// Ride updates in flight at once while recording a batch.
-const CONCURRENT_RIDE_UPDATES: usize = 16;
 const DUPLICATE_KEY: i32 = 11000;
 
 const ROUTE_TIMES: &[&str] = &["createdAt", "updatedAt"];
@@ -48,6 +46,7 @@ const POSITION_TIMES: &[&str] = &["timestamp"];
 #[derive(Clone)]
 pub struct MongoStore {
     client: Client,
+    db: Database,
     routes: Collection<Document>,
     rides: Collection<Document>,
     positions: Collection<Document>,
@@ -72,80 +71,103 @@ impl MongoStore {
             routes: db.collection("routes"),
             rides: db.collection("rides"),
             positions: db.collection("ride_positions"),
+            db,
             client,
         })
     }
 
-    /// Writes one ride's new positions into its document (see [`Store::record_positions`]).
-    async fn update_ride(&self, newer: RideRecord) -> Result<(), StoreError> {
-        // A batch older than what the document holds is a replay: the filter misses, the upsert
-        // collides with the existing `_id`, and nothing changes.
-        let filter = doc! {
-            "_id": &newer.id,
-            "$or": [
-                {"updatedAt": {"$exists": false}},
-                {"updatedAt": {"$lte": newer.updated_at.map(DateTime::from_millis)}},
-            ],
-        };
-        let mut set = doc! {
-            "status": bson::to_bson(&newer.status).map_err(unavailable)?,
-            "progress": newer.progress,
-            "distanceM": newer.distance_m,
-            "routeLengthM": newer.route_length_m,
-            "speedKmh": newer.speed_kmh,
-            "heading": newer.heading,
-        };
-        if let Some(p) = newer.position {
-            set.insert("position", doc! {"lat": p.lat, "lng": p.lng});
+    /// Runs one `update` command holding many statements: one round trip for a whole batch,
+    /// on every MongoDB version. Upserts that collide with an existing `_id` (see
+    /// [`ride_update`]) are expected and ignored; any other write error fails the call.
+    async fn update_many_statements(
+        &self,
+        collection: &Collection<Document>,
+        updates: Vec<Document>,
+    ) -> Result<(), StoreError> {
+        if updates.is_empty() {
+            return Ok(());
         }
-        for (key, time) in [
-            ("updatedAt", newer.updated_at),
-            ("finishedAt", newer.finished_at),
-        ] {
-            if let Some(ms) = time {
-                set.insert(key, DateTime::from_millis(ms));
-            }
+        let command = doc! {"update": collection.name(), "updates": updates, "ordered": false};
+        let reply = self.db.run_command(command).await.map_err(unavailable)?;
+        let errors = reply
+            .get_array("writeErrors")
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        match errors.iter().find(|e| {
+            e.as_document()
+                .and_then(|e| e.get_i32("code").ok())
+                .is_none_or(|code| code != DUPLICATE_KEY)
+        }) {
+            Some(error) => Err(unavailable(format!(
+                "update {}: {error}",
+                collection.name()
+            ))),
+            None => Ok(()),
         }
-        let mut update = doc! {
-            "$setOnInsert": {"routeId": &newer.route_id, "clientId": &newer.client_id},
-            "$set": set,
-            "$max": {"maxSpeedKmh": newer.max_speed_kmh, "positions": newer.positions as i64},
-        };
-        if let Some(ms) = newer.started_at {
-            update.insert("$min", doc! {"startedAt": DateTime::from_millis(ms)});
+    }
+
+    /// Sets the summary of the rides that are now over, from their whole documents (a ride's
+    /// start may be older than the batch that ends it).
+    async fn summarize(&self, ids: Vec<&str>) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
         }
-        let result = if newer.status.is_over() {
-            // The summary needs the whole ride (its start may be older than this batch).
-            self.rides
-                .find_one_and_update(filter, update)
-                .upsert(true)
-                .return_document(ReturnDocument::After)
-                .await
-                .map(Some)
-        } else {
-            self.rides
-                .update_one(filter, update)
-                .upsert(true)
-                .await
-                .map(|_| None)
-        };
-        let updated = match result {
-            Ok(updated) => updated.flatten(),
-            Err(e) if is_duplicate_key(&e) => return Ok(()),
-            Err(e) => return Err(unavailable(e)),
-        };
-        if let Some(document) = updated {
-            let ride: RideRecord = from_doc(document, RIDE_TIMES)?;
+        let cursor = self
+            .rides
+            .find(doc! {"_id": {"$in": ids}})
+            .await
+            .map_err(unavailable)?;
+        let mut updates = Vec::new();
+        for ride in collect::<RideRecord>(cursor, RIDE_TIMES).await? {
             if let Some(summary) = ride.summarize() {
                 let summary = bson::to_bson(&summary).map_err(unavailable)?;
-                self.rides
-                    .update_one(doc! {"_id": &ride.id}, doc! {"$set": {"summary": summary}})
-                    .await
-                    .map_err(unavailable)?;
+                updates.push(doc! {"q": {"_id": &ride.id}, "u": {"$set": {"summary": summary}}});
             }
         }
-        Ok(())
+        self.update_many_statements(&self.rides, updates).await
     }
+}
+
+/// The update statement that merges what a batch says about a ride into its document, with the
+/// rules of [`RideRecord::merge`].
+fn ride_update(newer: &RideRecord) -> Result<Document, StoreError> {
+    // A batch older than what the document holds is a replay: the filter misses, the upsert
+    // collides with the existing `_id`, and nothing changes.
+    let filter = doc! {
+        "_id": &newer.id,
+        "$or": [
+            {"updatedAt": {"$exists": false}},
+            {"updatedAt": {"$lte": newer.updated_at.map(DateTime::from_millis)}},
+        ],
+    };
+    let mut set = doc! {
+        "status": newer.status.as_str(),
+        "progress": newer.progress,
+        "distanceM": newer.distance_m,
+        "routeLengthM": newer.route_length_m,
+        "speedKmh": newer.speed_kmh,
+        "heading": newer.heading,
+    };
+    if let Some(p) = newer.position {
+        set.insert("position", doc! {"lat": p.lat, "lng": p.lng});
+    }
+    for (key, time) in [
+        ("updatedAt", newer.updated_at),
+        ("finishedAt", newer.finished_at),
+    ] {
+        if let Some(ms) = time {
+            set.insert(key, DateTime::from_millis(ms));
+        }
+    }
+    let mut update = doc! {
+        "$setOnInsert": {"routeId": &newer.route_id, "clientId": &newer.client_id},
+        "$set": set,
+        "$max": {"maxSpeedKmh": newer.max_speed_kmh, "positions": newer.positions as i64},
+    };
+    if let Some(ms) = newer.started_at {
+        update.insert("$min", doc! {"startedAt": DateTime::from_millis(ms)});
+    }
+    Ok(doc! {"q": filter, "u": update, "upsert": true})
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -370,15 +392,18 @@ impl Store for MongoStore {
             Err(e) if only_duplicates(&e) => {}
             Err(e) => return Err(unavailable(e)),
         }
-        let updates: Vec<RideRecord> = by_ride(positions)
+        let rides: Vec<RideRecord> = by_ride(positions)
             .into_iter()
             .filter_map(|(_, group)| RideRecord::from_positions(group))
             .collect();
-        stream::iter(updates)
-            .map(|newer| self.update_ride(newer))
-            .buffer_unordered(CONCURRENT_RIDE_UPDATES)
-            .try_collect::<()>()
-            .await
+        let updates = rides.iter().map(ride_update).collect::<Result<_, _>>()?;
+        self.update_many_statements(&self.rides, updates).await?;
+        let over = rides
+            .iter()
+            .filter(|r| r.status.is_over())
+            .map(|r| r.id.as_str())
+            .collect();
+        self.summarize(over).await
     }
 
     async fn get_ride(&self, id: &str) -> Result<Option<RideRecord>, StoreError> {
