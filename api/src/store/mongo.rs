@@ -132,13 +132,11 @@ impl MongoStore {
 /// rules of [`RideRecord::merge`].
 fn ride_update(newer: &RideRecord) -> Result<Document, StoreError> {
     // A batch older than what the document holds is a replay: the filter misses, the upsert
-    // collides with the existing `_id`, and nothing changes.
+    // collides with the existing `_id`, and nothing changes. `$not $gt` also matches a document
+    // without `updatedAt`; an `$or` would do the same but some servers then scan the collection.
     let filter = doc! {
         "_id": &newer.id,
-        "$or": [
-            {"updatedAt": {"$exists": false}},
-            {"updatedAt": {"$lte": newer.updated_at.map(DateTime::from_millis)}},
-        ],
+        "updatedAt": {"$not": {"$gt": newer.updated_at.map(DateTime::from_millis)}},
     };
     let mut set = doc! {
         "status": newer.status.as_str(),
