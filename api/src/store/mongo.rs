@@ -228,6 +228,16 @@ fn from_doc<T: DeserializeOwned>(mut document: Document, times: &[&str]) -> Resu
     })
 }
 
+/// A ride from its document. The summary is written just after the update that ends the ride;
+/// a read in between derives it, so an ended ride is never shown without one.
+fn ride_from_doc(document: Document) -> Result<RideRecord, StoreError> {
+    let mut ride: RideRecord = from_doc(document, RIDE_TIMES)?;
+    if ride.status.is_over() && ride.summary.is_none() {
+        ride.summary = ride.summarize();
+    }
+    Ok(ride)
+}
+
 fn route_doc(route: &Route) -> Document {
     let mut document = to_doc(route, ROUTE_TIMES);
     let (first, last) = (route.points[0], route.points[route.points.len() - 1]);
@@ -410,7 +420,7 @@ impl Store for MongoStore {
             .find_one(doc! {"_id": id})
             .await
             .map_err(unavailable)?;
-        found.map(|d| from_doc(d, RIDE_TIMES)).transpose()
+        found.map(ride_from_doc).transpose()
     }
 
     async fn ride_path(&self, id: &str) -> Result<Vec<PathPoint>, StoreError> {
@@ -445,7 +455,11 @@ impl Store for MongoStore {
             .limit(page.limit as i64 + 1)
             .await
             .map_err(unavailable)?;
-        let items = collect(cursor, RIDE_TIMES).await?;
+        let documents: Vec<Document> = cursor.try_collect().await.map_err(unavailable)?;
+        let items = documents
+            .into_iter()
+            .map(ride_from_doc)
+            .collect::<Result<_, _>>()?;
         Ok(Page::from_overfetch(items, page.limit, |r: &RideRecord| {
             &r.id
         }))
