@@ -77,7 +77,10 @@ pub async fn consume_positions(
 
     loop {
         let message = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
+            _ = shutdown.cancelled() => {
+                events::close_consumer(consumer).await;
+                return Ok(());
+            }
             message = consumer.recv() => message,
         };
         match message {

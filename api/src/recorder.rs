@@ -129,13 +129,22 @@ pub async fn record_positions(
             },
         }
     }
-    if !batch.next_offsets.is_empty() {
-        // One attempt on the way out; what fails is re-read by the next api.
-        match store.record_positions(&batch.positions).await {
-            Ok(()) => commit(&consumer, &batch, CommitMode::Sync),
-            Err(e) => warn!(error = %e, "last batch not recorded; the next start re-reads it"),
+    // One attempt on the way out; what fails is re-read by the next api.
+    let recorded = match store.record_positions(&batch.positions).await {
+        Ok(()) => Some(batch),
+        Err(e) => {
+            warn!(error = %e, "last batch not recorded; the next start re-reads it");
+            None
         }
-    }
+    };
+    // Committing synchronously and closing both wait for the broker: off the async threads (see
+    // `events::close_consumer`).
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Some(batch) = recorded.filter(|b| !b.next_offsets.is_empty()) {
+            commit(&consumer, &batch, CommitMode::Sync);
+        }
+    })
+    .await;
     Ok(())
 }
 

@@ -67,6 +67,13 @@ impl KafkaConfig {
     }
 }
 
+/// Closes a consumer off the async threads. Closing leaves the group and waits for the broker's
+/// answer; a built-in broker on the same runtime needs those threads to give it, so dropping a
+/// consumer on them can stall shutdown for librdkafka's whole request timeout.
+pub async fn close_consumer<C: Send + 'static>(consumer: C) {
+    let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
+}
+
 /// Creates the topics that do not exist yet; an existing topic is left as it is.
 pub async fn ensure_topics(
     config: &KafkaConfig,

@@ -7,7 +7,7 @@
 mod kafka;
 mod messages;
 
-pub use kafka::{KafkaConfig, ensure_topics};
+pub use kafka::{KafkaConfig, close_consumer, ensure_topics};
 pub use messages::{DecodeError, LatLng, NewDirection, NewPosition, RideStatus};
 
 /// Commands that start a ride: `{"routeId":"1","clientId":"…","rideId":"…"}`, keyed by ride id.

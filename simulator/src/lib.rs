@@ -136,6 +136,7 @@ pub async fn run(
         "simulator stopping; unfinished rides resume after restart"
     );
     rides.shutdown().await;
+    events::close_consumer(consumer).await;
     // The producer is shared; whoever owns it flushes it.
     Ok(())
 }
