@@ -40,8 +40,6 @@ impl Default for BatchLimits {
     }
 }
 
-const SESSION_TIMEOUT_MS: &str = "6000";
-const HEARTBEAT_INTERVAL_MS: &str = "1500";
 const RETRY_FIRST: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(10);
 
@@ -88,17 +86,10 @@ pub async fn record_positions(
     limits: BatchLimits,
     shutdown: CancellationToken,
 ) -> Result<(), KafkaError> {
+    // A new group records what the topic still holds (`group_member` starts at the earliest).
     let consumer: StreamConsumer = kafka
-        .client()
-        .set("group.id", HISTORY_GROUP)
-        .set("enable.auto.commit", "false")
-        // A new deployment records what the topic still holds.
-        .set("auto.offset.reset", "earliest")
+        .group_member(HISTORY_GROUP)
         .set("fetch.wait.max.ms", "100")
-        // A crashed api's partitions move to the others (or to its restarted self) after this
-        // long without heartbeats, instead of librdkafka's default 45 s.
-        .set("session.timeout.ms", SESSION_TIMEOUT_MS)
-        .set("heartbeat.interval.ms", HEARTBEAT_INTERVAL_MS)
         .create()?;
     consumer.subscribe(&[TOPIC_NEW_POSITION])?;
     info!(

@@ -55,6 +55,24 @@ impl KafkaConfig {
         config
     }
 
+    /// A consumer in `group` that commits only what it chooses to and starts a new group at the
+    /// earliest offset. A member that dies hands its partitions on after 6 s without heartbeats
+    /// (librdkafka's default, 45 s, would stall them that long after a crash). `KAFKA_*` settings
+    /// still win.
+    pub fn group_member(&self, group: &str) -> ClientConfig {
+        let mut config = self.client();
+        config
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "1500");
+        for (key, value) in &self.extra {
+            config.set(key, value);
+        }
+        config
+    }
+
     /// The one producer a process shares: idempotent with `acks=all`, so retries neither lose nor
     /// duplicate nor reorder a ride's positions.
     pub fn producer(&self) -> Result<FutureProducer, KafkaError> {

@@ -60,10 +60,7 @@ pub async fn run(
 ) -> Result<(), Error> {
     let consumer: StreamConsumer = config
         .kafka
-        .client()
-        .set("group.id", "simulator")
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
+        .group_member("simulator")
         // A ride should start promptly; the built-in broker holds a waiting fetch for its full wait.
         .set("fetch.wait.max.ms", "50")
         .create()?;
