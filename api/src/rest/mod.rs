@@ -42,10 +42,14 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
     .await
     .map_err(|e| e.to_string())
     .and_then(|r| r.map_err(|e| e.to_string()));
-    let store = match state.store_prepared() {
-        true => state.store.ping().await.map_err(|e| e.to_string()),
-        false => Err("preparing (indexes, sample routes)".to_owned()),
-    };
+    let store = state.store.ping().await.map_err(|e| e.to_string());
+    let store = store.and_then(|()| {
+        if state.store_prepared() {
+            Ok(())
+        } else {
+            Err("preparing: indexes and sample routes".to_owned())
+        }
+    });
     let positions = if state.positions_ready() {
         Ok(())
     } else {
