@@ -183,13 +183,7 @@ impl Hub {
         let mut state = self.lock();
         if !state.rides.contains_key(ride_id) {
             // Sockets may watch a ride before its first position reaches this replica.
-            let mut ride = Ride::new(RideRecord::requested(
-                ride_id,
-                &event.route_id,
-                &event.client_id,
-                event.timestamp,
-            ));
-            ride.view.requested_at = None;
+            let mut ride = Ride::new(RideRecord::new(ride_id, &event.route_id, &event.client_id));
             ride.watchers = state
                 .subscribers
                 .iter()

@@ -76,18 +76,14 @@ impl MongoStore {
         })
     }
 
-    /// Runs one `update` command holding many statements: one round trip for a whole batch,
-    /// on every MongoDB version. Upserts that collide with an existing `_id` (see
+    /// Runs one `update` command on `rides` holding many statements: one round trip for a whole
+    /// batch, on every MongoDB version. Upserts that collide with an existing `_id` (see
     /// [`ride_update`]) are expected and ignored; any other write error fails the call.
-    async fn update_many_statements(
-        &self,
-        collection: &Collection<Document>,
-        updates: Vec<Document>,
-    ) -> Result<(), StoreError> {
+    async fn update_rides(&self, updates: Vec<Document>) -> Result<(), StoreError> {
         if updates.is_empty() {
             return Ok(());
         }
-        let command = doc! {"update": collection.name(), "updates": updates, "ordered": false};
+        let command = doc! {"update": self.rides.name(), "updates": updates, "ordered": false};
         let reply = self.db.run_command(command).await.map_err(unavailable)?;
         let errors = reply
             .get_array("writeErrors")
@@ -98,10 +94,7 @@ impl MongoStore {
                 .and_then(|e| e.get_i32("code").ok())
                 .is_none_or(|code| code != DUPLICATE_KEY)
         }) {
-            Some(error) => Err(unavailable(format!(
-                "update {}: {error}",
-                collection.name()
-            ))),
+            Some(error) => Err(unavailable(format!("updating rides: {error}"))),
             None => Ok(()),
         }
     }
@@ -124,13 +117,13 @@ impl MongoStore {
                 updates.push(doc! {"q": {"_id": &ride.id}, "u": {"$set": {"summary": summary}}});
             }
         }
-        self.update_many_statements(&self.rides, updates).await
+        self.update_rides(updates).await
     }
 }
 
 /// The update statement that merges what a batch says about a ride into its document, with the
 /// rules of [`RideRecord::merge`].
-fn ride_update(newer: &RideRecord) -> Result<Document, StoreError> {
+fn ride_update(newer: &RideRecord) -> Document {
     // A batch older than what the document holds is a replay: the filter misses, the upsert
     // collides with the existing `_id`, and nothing changes. `$not $gt` also matches a document
     // without `updatedAt`; an `$or` would do the same but some servers then scan the collection.
@@ -165,7 +158,7 @@ fn ride_update(newer: &RideRecord) -> Result<Document, StoreError> {
     if let Some(ms) = newer.started_at {
         update.insert("$min", doc! {"startedAt": DateTime::from_millis(ms)});
     }
-    Ok(doc! {"q": filter, "u": update, "upsert": true})
+    doc! {"q": filter, "u": update, "upsert": true}
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -404,8 +397,8 @@ impl Store for MongoStore {
             .into_iter()
             .filter_map(|(_, group)| RideRecord::from_positions(group))
             .collect();
-        let updates = rides.iter().map(ride_update).collect::<Result<_, _>>()?;
-        self.update_many_statements(&self.rides, updates).await?;
+        self.update_rides(rides.iter().map(ride_update).collect())
+            .await?;
         let over = rides
             .iter()
             .filter(|r| r.status.is_over())

@@ -97,11 +97,12 @@ impl RideRecord {
     pub fn requested(id: &str, route_id: &str, client_id: &str, at: i64) -> Self {
         Self {
             requested_at: Some(at),
-            ..Self::blank(id, route_id, client_id)
+            ..Self::new(id, route_id, client_id)
         }
     }
 
-    fn blank(id: &str, route_id: &str, client_id: &str) -> Self {
+    /// A ride known only by its ids, as its first position finds it.
+    pub fn new(id: &str, route_id: &str, client_id: &str) -> Self {
         Self {
             id: id.to_owned(),
             route_id: route_id.to_owned(),
@@ -130,7 +131,7 @@ impl RideRecord {
     ) -> Option<Self> {
         let mut positions = positions.into_iter().peekable();
         let first = positions.peek()?;
-        let mut record = Self::blank(first.ride(), &first.route_id, &first.client_id);
+        let mut record = Self::new(first.ride(), &first.route_id, &first.client_id);
         for p in positions {
             record.apply(p);
         }
