@@ -97,6 +97,12 @@ pub async fn run(
                 };
                 let (partition, offset) = (message.partition(), message.offset());
                 match read_command(&config, &message) {
+                    // Redelivered after a rebalance (the broker restarted, say) while its ride is
+                    // still driving here: one drive is enough, and that one commits the offset.
+                    Ok(Command::Start(ride)) if running.contains_key(ride.id()) => {
+                        info!(ride_id = ride.id(), "command redelivered while its ride is driving; ignored");
+                        continue;
+                    }
                     Ok(Command::Start(ride)) => {
                         let cancel = CancellationToken::new();
                         let ride_id = ride.id().to_owned();
