@@ -20,7 +20,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use axum::{Router, routing::get};
@@ -97,7 +97,7 @@ pub async fn prepare_store(
     loop {
         let attempt = async {
             store.prepare().await?;
-            store::seed_if_empty(store.as_ref(), now_ms()).await
+            store::seed_if_empty(store.as_ref(), events::now_ms()).await
         };
         match attempt.await {
             Ok(seeded) => {
@@ -117,11 +117,4 @@ pub async fn prepare_store(
             }
         }
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

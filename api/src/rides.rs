@@ -2,13 +2,13 @@
 //! frame. Both publish a `route.new-direction` command keyed by ride id.
 
 use axum::http::StatusCode;
-use events::{NewDirection, TOPIC_NEW_DIRECTION};
+use events::{NewDirection, TOPIC_NEW_DIRECTION, now_ms};
 use rdkafka::{producer::FutureRecord, util::Timeout};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::time::Duration;
 
-use crate::{AppState, error::ApiError, now_ms, store::RideRecord};
+use crate::{AppState, error::ApiError, store::RideRecord};
 
 /// Fastest speed a ride may ask for: fast enough for demos and tests, slow enough to stay a drive.
 pub const MAX_SPEED_KMH: f64 = 100_000.0;

@@ -8,7 +8,7 @@ mod kafka;
 mod messages;
 
 pub use kafka::{KafkaConfig, close_consumer, ensure_topics};
-pub use messages::{DecodeError, LatLng, NewDirection, NewPosition, RideStatus};
+pub use messages::{DecodeError, LatLng, NewDirection, NewPosition, RideStatus, now_ms};
 
 /// Commands that start a ride: `{"routeId":"1","clientId":"…","rideId":"…"}`, keyed by ride id.
 pub const TOPIC_NEW_DIRECTION: &str = "route.new-direction";

@@ -3,6 +3,8 @@
 //! Kafka messages carry coordinates as `[longitude, latitude]` (GeoJSON and Elasticsearch
 //! `geo_point` order); everything a browser receives uses [`LatLng`] objects instead.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 /// A point as browsers and the REST API see it: `{"lat":…,"lng":…}`.
@@ -160,6 +162,13 @@ impl NewPosition {
             lng: self.position[0],
         }
     }
+}
+
+/// Milliseconds since the Unix epoch: the unit of every time on Rota's topics and in its API.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Why a message on a topic could not be used.

@@ -8,7 +8,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, bail};
@@ -201,7 +201,7 @@ async fn watch_fleet(http: std::net::SocketAddr, measuring: Arc<AtomicBool>) -> 
         if frame["type"] == "position" {
             seen.positions += 1;
             seen.latencies_ms
-                .push(now_ms() - frame["timestamp"].as_i64().unwrap_or(0));
+                .push(events::now_ms() - frame["timestamp"].as_i64().unwrap_or(0));
         }
     }
     Ok(seen)
@@ -239,12 +239,6 @@ async fn wait_ready(http: std::net::SocketAddr) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("the platform did not become ready")
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// VmHWM: the most resident memory this process has used.

@@ -1,6 +1,6 @@
 //! One ride: samples the drive every tick and publishes each position, keyed by ride id.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use events::{LatLng, NewDirection, NewPosition, RideStatus, TOPIC_NEW_POSITION};
 use rdkafka::{
@@ -91,7 +91,7 @@ impl Ride {
                 route_length_m,
                 speed_kmh: if sample.finished { 0.0 } else { speed_kmh },
                 heading: sample.heading,
-                timestamp: now_ms(),
+                timestamp: events::now_ms(),
             };
             let payload = serde_json::to_vec(&event).expect("positions always serialize");
             let (ride_id, seq) = (ride_id.clone(), sample.seq);
@@ -151,10 +151,4 @@ fn stop_sample(last: Option<&Sample>, drive: &Drive) -> Sample {
             ..drive.clone().next().expect("a drive has a first sample")
         },
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

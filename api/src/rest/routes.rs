@@ -7,30 +7,27 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use events::LatLng;
+use events::now_ms;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use simulator::motion::Polyline;
 
 use super::{PageQuery, page_json};
 use crate::{
     SharedState,
     error::ApiError,
-    now_ms,
     route_input::{self, ACCEPTED_TYPES, Format, RouteInput},
     store::{Route, StoreError},
 };
 
 /// A route as JSON: without its points in listings, with them when fetched alone.
 fn route_json(route: &Route, with_points: bool) -> Value {
-    // Stores only hold routes of at least two points.
-    let (first, last): (LatLng, LatLng) = (route.points[0], route.points[route.points.len() - 1]);
+    let (first, last) = route.ends();
     let mut body = json!({
         "id": route.id,
         "title": route.title,
         "startPosition": first,
         "endPosition": last,
-        "lengthM": Polyline::new(route.points.clone()).length_m().round(),
+        "lengthM": route.length_m(),
         "pointCount": route.points.len(),
         "createdAt": route.created_at,
         "updatedAt": route.updated_at,

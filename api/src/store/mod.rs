@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use events::{LatLng, NewPosition};
 use serde::{Deserialize, Serialize};
+use simulator::motion::Polyline;
 
 pub use embedded::EmbeddedStore;
 pub use mongo::MongoStore;
@@ -34,6 +35,16 @@ impl Route {
     /// Titles are unique regardless of case and surrounding spaces.
     pub fn title_key(&self) -> String {
         title_key(&self.title)
+    }
+
+    /// The first and last points (stores only hold routes of at least two).
+    pub fn ends(&self) -> (LatLng, LatLng) {
+        (self.points[0], self.points[self.points.len() - 1])
+    }
+
+    /// Length along the points, in whole metres.
+    pub fn length_m(&self) -> f64 {
+        Polyline::new(self.points.clone()).length_m().round()
     }
 }
 

@@ -26,7 +26,6 @@ use mongodb::{
     options::{ClientOptions, IndexOptions},
 };
 use serde::{Serialize, de::DeserializeOwned};
-use simulator::motion::Polyline;
 
 use super::{
     Page, PageRequest, PathPoint, RideFilter, RideRecord, Route, Store, StoreError, by_ride,
@@ -233,12 +232,11 @@ fn ride_from_doc(document: Document) -> Result<RideRecord, StoreError> {
 
 fn route_doc(route: &Route) -> Document {
     let mut document = to_doc(route, ROUTE_TIMES);
-    let (first, last) = (route.points[0], route.points[route.points.len() - 1]);
+    let (first, last) = route.ends();
     document.insert("titleKey", route.title_key());
     document.insert("startPosition", doc! {"lat": first.lat, "lng": first.lng});
     document.insert("endPosition", doc! {"lat": last.lat, "lng": last.lng});
-    let length = Polyline::new(route.points.clone()).length_m().round();
-    document.insert("lengthM", length);
+    document.insert("lengthM", route.length_m());
     document
 }
 
