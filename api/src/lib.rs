@@ -46,6 +46,29 @@ pub struct AppState {
     pub positions_ready: Arc<AtomicBool>,
     /// Cancelled on SIGINT/SIGTERM: sockets say goodbye and close.
     pub shutdown: CancellationToken,
+    /// What the web map draws under the routes.
+    pub map: MapConfig,
+}
+
+/// The web map's base layer, served to the page at `/api/map-config`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MapConfig {
+    /// A Leaflet tile URL template (`{z}`, `{x}`, `{y}`, optional `{s}`); empty for no tiles.
+    pub tiles_url: String,
+    /// The tile provider's credit line (HTML), shown in the map's corner.
+    pub tiles_attribution: String,
+}
+
+impl Default for MapConfig {
+    fn default() -> Self {
+        Self {
+            tiles_url: "https://tile.openstreetmap.org/{z}/{x}/{y}.png".to_owned(),
+            tiles_attribution:
+                "&copy; <a href=\"https://www.openstreetmap.org/copyright\">OpenStreetMap</a> contributors"
+                    .to_owned(),
+        }
+    }
 }
 
 impl AppState {
@@ -66,6 +89,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/healthz", get(rest::healthz))
         .route("/readyz", get(rest::readyz))
         .route("/api/openapi.json", get(rest::openapi))
+        .route("/api/map-config", get(rest::map_config))
         .route(
             "/api/routes",
             get(rest::list_routes).post(rest::create_route),

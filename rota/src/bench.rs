@@ -46,6 +46,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             socket_queue: api::DEFAULT_SOCKET_QUEUE,
             mongodb_uri: args.mongodb_uri.clone(),
             batch: api::BatchLimits::default(),
+            map: api::MapConfig::default(),
         }),
         simulator: Some(SimulatorConfig {
             speed_kmh: simulator::DEFAULT_SPEED_KMH,

@@ -43,6 +43,22 @@ pub struct HttpArgs {
         default_value = "127.0.0.1:8080"
     )]
     pub http: SocketAddr,
+    /// Map tiles for the web map: a Leaflet URL template with {z}, {x}, {y}. Empty: no tiles, the
+    /// routes on a plain background.
+    #[arg(long, env = "ROTA_MAP_TILES_URL", default_value_t = api::MapConfig::default().tiles_url)]
+    pub map_tiles_url: String,
+    /// The tile provider's credit line (HTML), shown in the map's corner.
+    #[arg(long, env = "ROTA_MAP_TILES_ATTRIBUTION", default_value_t = api::MapConfig::default().tiles_attribution)]
+    pub map_tiles_attribution: String,
+}
+
+impl HttpArgs {
+    pub fn map(&self) -> api::MapConfig {
+        api::MapConfig {
+            tiles_url: self.map_tiles_url.clone(),
+            tiles_attribution: self.map_tiles_attribution.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Args)]

@@ -1,7 +1,7 @@
 use anyhow::Result;
 use clap::Parser;
 use rota::{
-    cli::{Cli, Command, KafkaArgs, SimArgs, StoreArgs},
+    cli::{Cli, Command, HttpArgs, KafkaArgs, SimArgs, StoreArgs},
     platform::{ApiConfig, KafkaSource, Platform, PlatformConfig, SimulatorConfig},
 };
 use tokio::signal::unix::{SignalKind, signal};
@@ -16,7 +16,7 @@ async fn main() -> Result<()> {
             kafka: kafka_source(&args.kafka, args.listen.kafka_listen),
             data_dir: args.data.data_dir,
             partitions: args.kafka.partitions,
-            api: Some(api_config(args.http.http, &args.store)),
+            api: Some(api_config(&args.http, &args.store)),
             simulator: Some(simulator_config(args.sim)?),
         },
         Command::Broker(args) => PlatformConfig {
@@ -43,7 +43,7 @@ async fn main() -> Result<()> {
             },
             data_dir: args.data.data_dir,
             partitions: events::DEFAULT_PARTITIONS,
-            api: Some(api_config(args.http.http, &args.store)),
+            api: Some(api_config(&args.http, &args.store)),
             simulator: None,
         },
     };
@@ -68,9 +68,10 @@ fn kafka_source(kafka: &KafkaArgs, listen: std::net::SocketAddr) -> KafkaSource 
     }
 }
 
-fn api_config(http: std::net::SocketAddr, store: &StoreArgs) -> ApiConfig {
+fn api_config(http: &HttpArgs, store: &StoreArgs) -> ApiConfig {
     ApiConfig {
-        http,
+        http: http.http,
+        map: http.map(),
         socket_queue: api::DEFAULT_SOCKET_QUEUE,
         mongodb_uri: store.mongodb_uri.clone(),
         batch: store.batch(),

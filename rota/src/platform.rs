@@ -9,7 +9,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, anyhow};
-use api::{AppState, BatchLimits, hub::Hub, store};
+use api::{AppState, BatchLimits, MapConfig, hub::Hub, store};
 use events::KafkaConfig;
 use rdkafka::producer::{FutureProducer, Producer};
 use tokio::task::JoinSet;
@@ -36,6 +36,8 @@ pub struct ApiConfig {
     pub mongodb_uri: Option<String>,
     /// When recorded positions are written to the store.
     pub batch: BatchLimits,
+    /// The web map's base layer.
+    pub map: MapConfig,
 }
 
 #[derive(Clone, Debug)]
@@ -139,6 +141,7 @@ impl Platform {
             producer: self.producer.clone(),
             positions_ready: positions_ready.clone(),
             shutdown: self.shutdown.clone(),
+            map: config.map.clone(),
         });
 
         let shutdown = self.shutdown.clone();

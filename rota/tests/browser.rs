@@ -1,53 +1,279 @@
 //! The web map in a real browser: headless Chromium driven by playwright-core (both installed by
-//! scripts/test-setup) loads the page from the running platform, starts a ride and watches it to
-//! the end, with every off-platform request (map tiles) refused; after a refresh mid-ride the page
-//! shows the whole path driven so far. Screenshots land in target/test-artifacts/.
+//! scripts/test-setup) against the running platform. Each test runs one scenario of
+//! `browser/e2e.cjs`, which reports what the page showed, and checks it against the API.
+//! Screenshots land in target/test-artifacts/.
 
 mod common;
 
 use std::{path::Path, process::Command};
 
-use common::{base_url, boot};
+use common::{base_url, boot, boot_with, config, free_port, http};
 use serde_json::{Value, json};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_map_drives_rides_offline_and_keeps_their_paths_across_a_refresh() {
-    let dir = tempfile::tempdir().unwrap();
-    let platform = boot(dir.path()).await;
+/// Runs `scenario` against the platform at `base` and returns what the page reported.
+async fn scenario(name: &str, base: &str, arg: &str) -> Value {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let artifacts = root.join("target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
-    let script = root.join("rota/tests/browser/smoke.cjs");
     let node_modules = std::env::var("ROTA_TEST_NODE_MODULES").unwrap_or_else(|_| {
         root.join(".test-env/node/node_modules")
             .display()
             .to_string()
     });
-    let base = base_url(&platform);
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(script)
-            .args([&base, &artifacts.display().to_string()])
-            .env("NODE_PATH", node_modules)
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("node runs (scripts/test-setup installs playwright-core and chromium)");
+    let mut command = Command::new("node");
+    command
+        .arg(root.join("rota/tests/browser/e2e.cjs"))
+        .args([name, base, &artifacts.display().to_string(), arg])
+        .env("NODE_PATH", node_modules);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .expect("node runs (scripts/test-setup installs playwright-core and chromium)");
     assert!(
         output.status.success(),
-        "browser run failed:\n{}",
+        "browser scenario {name} failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(seen["errors"], json!([]), "no script errors: {seen}");
+    seen
+}
+
+async fn ride(base: &str, id: &str) -> Value {
+    let (status, ride) = http("GET", &format!("{base}/api/rides/{id}"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{ride}");
+    ride
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_rides_move_the_fleet_shows_rest_rides_and_a_refresh_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = boot(dir.path()).await;
+    let base = base_url(&platform);
+    let seen = scenario("live", &base, "").await;
+
     assert_eq!(seen["routes"], json!(["Primeiro", "Segundo", "Terceiro"]));
-    assert_eq!(seen["rideTitle"], "Terceiro");
-    assert_eq!(seen["status"], "finished");
+    for detail in seen["routeDetails"].as_array().unwrap() {
+        let detail = detail.as_str().unwrap();
+        assert!(
+            detail.contains(" km · ") && detail.ends_with(" points"),
+            "{detail}"
+        );
+    }
+    // The two rides started in the page are the platform's rides on routes 1 and 2, at the speed
+    // picked in the page, each with its own colour and its own moving, heading-turned marker.
+    let [first, second] = [0, 1].map(|i| seen["rides"][i].as_str().unwrap().to_owned());
+    assert_eq!(ride(&base, &first).await["routeId"], "1");
+    assert_eq!(ride(&base, &second).await["routeId"], "2");
+    assert_eq!(ride(&base, &first).await["maxSpeedKmh"], 250.0);
+    assert_ne!(seen["colors"][0], seen["colors"][1]);
+    assert!(seen["markers"].as_u64().unwrap() >= 2, "{seen}");
+    for i in 0..2 {
+        let (start, moved) = (&seen["startMarkers"][i], &seen["movedMarkers"][i]);
+        assert_ne!(
+            (&start["lat"], &start["lng"]),
+            (&moved["lat"], &moved["lng"])
+        );
+        assert!(moved["rotation"].as_str().unwrap().starts_with("rotate("));
+    }
+    for line in seen["statusLines"].as_array().unwrap() {
+        let line = line.as_str().unwrap();
+        assert!(
+            line.contains("% · ") && line.contains(" left · ETA "),
+            "{line}"
+        );
+    }
+    // After the refresh the page had the whole path so far, and at the end every position once.
+    assert!(seen["pathAfterRefresh"].as_u64() >= seen["pathBeforeRefresh"].as_u64());
+    let elsewhere = ride(&base, seen["elsewhere"].as_str().unwrap()).await;
+    assert_eq!(elsewhere["status"], "finished");
+    assert_eq!(seen["finished"]["status"], "finished");
+    assert_eq!(seen["finished"]["path"], elsewhere["positions"]);
+    assert_eq!(
+        seen["finished"]["path"],
+        elsewhere["path"].as_array().unwrap().len()
+    );
     assert_eq!(seen["toast"], "Ride on Terceiro finished");
     assert!(
         seen["refused"].as_u64().unwrap() > 0,
-        "tiles were asked for and refused: {seen}"
+        "tiles were asked for"
     );
-    assert_eq!(seen["errors"], json!([]), "no script errors");
+    platform.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_ride_replays_with_its_summary_speed_and_scrubber() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = boot(dir.path()).await;
+    let base = base_url(&platform);
+    let body = json!({"routeId": "2", "speedKmh": 500}).to_string();
+    let (_, started) = http("POST", &format!("{base}/api/rides"), Some(&body))
+        .await
+        .unwrap();
+    let id = started["rideId"].as_str().unwrap().to_owned();
+    let recorded = loop {
+        let ride = ride(&base, &id).await;
+        if ride["status"] == "finished"
+            && ride["path"].as_array().unwrap().len() as u64 == ride["positions"]
+        {
+            break ride;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let seen = scenario("replay", &base, &id).await;
+
+    let summary = &recorded["summary"];
+    let km = summary["distanceM"].as_f64().unwrap() / 1000.0;
+    assert_eq!(seen["summary"]["Distance"], format!("{km:.2} km"));
+    assert!(
+        seen["listed"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{km:.2} km"))
+    );
+    let secs = summary["durationS"].as_f64().unwrap().round() as u64;
+    assert_eq!(
+        seen["summary"]["Duration"],
+        format!("{}:{:02}", secs / 60, secs % 60)
+    );
+    for (label, field) in [
+        ("Average speed", "averageSpeedKmh"),
+        ("Max speed", "maxSpeedKmh"),
+    ] {
+        let kmh = summary[field].as_f64().unwrap().round();
+        assert_eq!(seen["summary"][label], format!("{kmh} km/h"));
+    }
+
+    // The scrubber puts the vehicle where the recorded path says it was at that moment.
+    let path = recorded["path"].as_array().unwrap();
+    let t0 = path[0]["timestamp"].as_f64().unwrap();
+    let duration = path.last().unwrap()["timestamp"].as_f64().unwrap() - t0;
+    assert_eq!(seen["atEnd"]["duration"], duration);
+    let at = |t: f64| {
+        let i = path
+            .iter()
+            .rposition(|p| p["timestamp"].as_f64().unwrap() <= t0 + t)
+            .unwrap();
+        let (a, b) = (&path[i], &path[(i + 1).min(path.len() - 1)]);
+        let (ta, tb) = (
+            a["timestamp"].as_f64().unwrap(),
+            b["timestamp"].as_f64().unwrap(),
+        );
+        let f = if tb > ta {
+            (t0 + t - ta) / (tb - ta)
+        } else {
+            0.0
+        };
+        let lerp = |k: &str| {
+            a[k].as_f64().unwrap() + (b[k].as_f64().unwrap() - a[k].as_f64().unwrap()) * f
+        };
+        (lerp("lat"), lerp("lng"))
+    };
+    // The scrubber snaps to its step (a thousandth of the ride), so compare where it landed.
+    for (state, asked) in [
+        ("atStart", 0.0),
+        ("atHalf", duration / 2.0),
+        ("atEnd", duration),
+    ] {
+        let t = seen[state]["t"].as_f64().unwrap();
+        assert!(
+            (t - asked).abs() <= duration / 500.0,
+            "{state}: {t} vs {asked}"
+        );
+        let shown = &seen[state]["position"];
+        let (lat, lng) = at(t);
+        assert!(
+            (shown["lat"].as_f64().unwrap() - lat).abs() < 1e-9,
+            "{state}: {shown} vs {lat}"
+        );
+        assert!(
+            (shown["lng"].as_f64().unwrap() - lng).abs() < 1e-9,
+            "{state}: {shown} vs {lng}"
+        );
+    }
+    assert_eq!(seen["atStart"]["t"], 0.0);
+    assert_eq!(seen["atEnd"]["t"], duration);
+    // Playing at 10× moves on quickly; pausing holds; playing again (20×) reaches the end and stops.
+    let t = |state: &str| seen[state]["t"].as_f64().unwrap();
+    assert!(t("playing") > 1000.0, "{seen}");
+    assert_eq!(seen["paused"]["playing"], false);
+    assert_eq!(t("paused"), t("stillPaused"));
+    assert_eq!(t("ended"), duration);
+    assert_eq!(seen["closed"], true);
+    platform.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tiles_unreachable_the_page_works_on_a_phone_sized_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    let closed = free_port(); // nothing listens there
+    config.api.as_mut().unwrap().map.tiles_url = format!("http://{closed}/{{z}}/{{x}}/{{y}}.png");
+    let platform = boot_with(config).await;
+    let seen = scenario("offline", &base_url(&platform), "").await;
+
+    assert!(seen["tileRequests"].as_u64().unwrap() > 0, "{seen}");
+    assert_eq!(seen["notice"], true, "the page says the tiles are missing");
+    assert!(
+        seen["drawnPixels"].as_u64().unwrap() > 200,
+        "routes drawn: {seen}"
+    );
+    let (map, panel) = (&seen["map"], &seen["panel"]);
+    assert!(map["width"].as_f64().unwrap() <= 390.0 && map["height"].as_f64().unwrap() > 300.0);
+    assert!(
+        panel["y"].as_f64().unwrap()
+            >= map["y"].as_f64().unwrap() + map["height"].as_f64().unwrap() - 1.0
+    );
+    assert_ne!(seen["first"], seen["moved"], "the vehicle moved");
+    platform.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiles_come_from_the_configured_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    let tiles = free_port();
+    let map = &mut config.api.as_mut().unwrap().map;
+    map.tiles_url = format!("http://{tiles}/tiles/{{z}}/{{x}}/{{y}}.png");
+    map.tiles_attribution = "Test tiles".to_owned();
+    let platform = boot_with(config).await;
+    let seen = scenario("tiles", &base_url(&platform), &tiles.port().to_string()).await;
+
+    let requests = seen["requests"].as_array().unwrap();
+    assert!(!requests.is_empty());
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.as_str().unwrap().starts_with("/tiles/")),
+        "{seen}"
+    );
+    assert!(seen["loaded"].as_u64().unwrap() > 0);
+    assert_eq!(seen["notice"], false);
+    assert!(seen["attribution"].as_str().unwrap().contains("Test tiles"));
+    platform.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_that_lost_its_connection_catches_up_on_reconnect() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = boot(dir.path()).await;
+    let seen = scenario("reconnect", &base_url(&platform), "").await;
+
+    assert!(
+        seen["status"]
+            .as_str()
+            .unwrap()
+            .starts_with("reconnecting in ")
+    );
+    assert!(seen["connections"].as_u64().unwrap() >= 2, "{seen}");
+    // The ride finished while the page was away; it has the whole path and the end now.
+    assert!(
+        seen["pathWhenDropped"].as_u64() < seen["positions"].as_u64(),
+        "{seen}"
+    );
+    assert_eq!(seen["caughtUp"]["path"], seen["positions"]);
+    assert!(seen["item"].as_str().unwrap().starts_with("finished · "));
     platform.stop().await.unwrap();
 }

@@ -46,11 +46,23 @@ mod tests {
         for linked in [
             "/vendor/leaflet/leaflet.js",
             "/vendor/leaflet/leaflet.css",
-            "/app.js",
+            "/js/main.js",
             "/style.css",
         ] {
             assert!(html.contains(linked), "index.html links {linked}");
             assert!(asset(linked).is_some(), "{linked} is embedded");
+        }
+        // Every module main.js imports, and what they import, is embedded too.
+        let main = std::str::from_utf8(asset("/js/main.js").unwrap().body).unwrap();
+        let imports: Vec<&str> = main
+            .lines()
+            .filter_map(|line| line.strip_prefix("import "))
+            .filter_map(|line| line.split('\'').nth(1))
+            .collect();
+        assert!(imports.len() >= 5, "{imports:?}");
+        for module in imports {
+            let path = format!("/js/{}", module.trim_start_matches("./"));
+            assert!(asset(&path).is_some(), "{path} is embedded");
         }
         assert_eq!(
             asset("/vendor/leaflet/images/marker-icon.png")

@@ -111,6 +111,11 @@ fn page_json<T>(page: Page<T>, item: impl Fn(T) -> Value) -> Json<Value> {
     Json(json!({"items": items, "nextCursor": page.next}))
 }
 
+/// What the web map draws under the routes (`--map-tiles-url`).
+pub async fn map_config(State(state): State<SharedState>) -> Json<crate::MapConfig> {
+    Json(state.map.clone())
+}
+
 /// The OpenAPI document describing this API.
 pub async fn openapi() -> Response {
     (

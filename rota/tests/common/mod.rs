@@ -41,6 +41,7 @@ pub fn config(data_dir: &Path) -> PlatformConfig {
             socket_queue: 4096,
             mongodb_uri: None,
             batch: api::BatchLimits::default(),
+            map: api::MapConfig::default(),
         }),
         simulator: Some(SimulatorConfig {
             speed_kmh: TEST_SPEED_KMH,

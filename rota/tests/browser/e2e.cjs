@@ -1,0 +1,296 @@
+// The web map in headless Chromium against a running platform, one scenario per run:
+//
+//   node e2e.cjs SCENARIO BASE_URL ARTIFACT_DIR [ARG]
+//
+// Prints what the page showed as one JSON object; the Rust test (rota/tests/browser.rs) checks it
+// against the API. Exits non-zero when the page does not get there. Every request off the platform
+// (map tiles) is refused, as on a machine without internet, unless a scenario serves tiles itself.
+// CommonJS, so NODE_PATH finds playwright-core in the test environment.
+const http = require('node:http');
+const fs = require('node:fs');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+
+const [, , scenario, base, artifacts, arg] = process.argv;
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const result = await SCENARIOS[scenario](browser);
+    console.log(JSON.stringify(result));
+  } finally {
+    await browser.close();
+  }
+}
+
+/** A page on the platform; `offPlatform` decides about other requests (default: refuse). */
+async function open(browser, { viewport = { width: 1280, height: 800 }, offPlatform, mobile = false } = {}) {
+  const context = await browser.newContext({ viewport, isMobile: mobile, hasTouch: mobile });
+  const page = await context.newPage();
+  page.errors = [];
+  page.refused = 0;
+  page.on('pageerror', (e) => page.errors.push(String(e)));
+  page.on('console', (m) => m.type() === 'error' && !m.text().includes('ERR_') && page.errors.push(m.text()));
+  await page.route('**/*', (route) => {
+    if (route.request().url().startsWith(base)) return route.continue();
+    if (offPlatform) return offPlatform(route);
+    page.refused += 1;
+    return route.abort('internetdisconnected');
+  });
+  await page.goto(base);
+  await live(page);
+  return page;
+}
+
+const live = (page) => page.locator('#connection.live').waitFor();
+const shot = (page, name) => page.screenshot({ path: path.join(artifacts, `${name}.png`) });
+const rest = (method, url, body) => fetch(`${base}${url}`, {
+  method, headers: body ? { 'content-type': 'application/json' } : {}, body: body && JSON.stringify(body),
+}).then((r) => r.json());
+const rideItem = (page, id) => page.locator(`#rides li[data-ride-id="${id}"]`);
+const progressOf = (page, id) => rideItem(page, id).locator('.bar').getAttribute('aria-valuenow').then(Number);
+const markerOf = (page, id) => page.evaluate((rideId) => {
+  const marker = window.rota.vehicles.layers.get(rideId)?.marker;
+  if (!marker) return null;
+  const { lat, lng } = marker.getLatLng();
+  return { lat, lng, rotation: marker.getElement().firstElementChild.style.transform };
+}, id);
+const pathLength = (page, id) => page.evaluate((rideId) => window.rota.fleet.rides.get(rideId)?.path.length ?? 0, id);
+async function waitUntil(check, what, timeoutMs = 60000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+async function rideIds(page) {
+  return page.locator('#rides li').evaluateAll((items) => items.map((li) => li.dataset.rideId));
+}
+
+const SCENARIOS = {
+  // Two rides from the routes panel (one by mouse, one by keyboard), a third over REST, a refresh
+  // mid-ride, and the finish toasts.
+  async live(browser) {
+    const page = await open(browser);
+    const routes = await page.locator('#routes li strong').allTextContents();
+    const routeDetails = await page.locator('#routes li small').allTextContents();
+    await page.locator('#speed').selectOption('250');
+    await page.getByRole('button', { name: 'Start a ride on Primeiro' }).click();
+    await page.getByRole('button', { name: 'Start a ride on Segundo' }).focus();
+    await page.keyboard.press('Enter');
+    await waitUntil(async () => (await rideIds(page)).length === 2, 'two rides listed');
+    const [second, first] = await rideIds(page); // newest first
+    const colors = await page.locator('#rides .swatch').evaluateAll((s) => s.map((e) => e.style.background));
+    const startMarkers = [await waitUntil(() => markerOf(page, first), 'marker 1'),
+      await waitUntil(() => markerOf(page, second), 'marker 2')];
+    const startProgress = [await progressOf(page, first), await progressOf(page, second)];
+    await waitUntil(async () => (await progressOf(page, first)) > startProgress[0] + 5
+      && (await progressOf(page, second)) > startProgress[1] + 5, 'both rides progress');
+    const movedMarkers = [await markerOf(page, first), await markerOf(page, second)];
+    const statusLines = await page.locator('#rides li small').allTextContents();
+    const markers = await page.locator('.leaflet-marker-icon .vehicle').count();
+    await shot(page, 'live-two-rides');
+
+    // A ride started elsewhere shows up; then a refresh in the middle of it.
+    const elsewhere = await rest('POST', '/api/rides', { routeId: '3', speedKmh: 250 });
+    await rideItem(page, elsewhere.rideId).waitFor();
+    const before = await waitUntil(async () => {
+      const ride = await rest('GET', `/api/rides/${elsewhere.rideId}`);
+      return ride.positions >= 100 && ride.positions;
+    }, 'the REST ride to get going');
+    await page.reload();
+    await live(page);
+    await rideItem(page, elsewhere.rideId).waitFor();
+    const afterRefresh = await waitUntil(async () => {
+      const n = await pathLength(page, elsewhere.rideId);
+      return n >= before && n;
+    }, 'the path so far after the refresh');
+    const progressAfterRefresh = await progressOf(page, elsewhere.rideId);
+    await waitUntil(async () => (await progressOf(page, elsewhere.rideId)) > progressAfterRefresh,
+      'the ride to go on after the refresh');
+    await shot(page, 'live-after-refresh');
+
+    const toast = page.locator('.toast', { hasText: 'Ride on Terceiro finished' });
+    await toast.waitFor({ timeout: 90000 });
+    await waitUntil(async () => (await rideItem(page, elsewhere.rideId).locator('small').textContent())
+      .startsWith('finished'), 'the ride listed as finished');
+    const finished = await page.evaluate((id) => {
+      const ride = window.rota.fleet.rides.get(id);
+      return { status: ride.status, path: ride.path.length, lastSeq: ride.lastSeq };
+    }, elsewhere.rideId);
+    await shot(page, 'live-finished');
+    return {
+      routes, routeDetails, rides: [first, second], colors, startMarkers, movedMarkers, markers,
+      statusLines, elsewhere: elsewhere.rideId, pathBeforeRefresh: before, pathAfterRefresh: afterRefresh,
+      finished, toast: await toast.textContent(), refused: page.refused, errors: page.errors,
+    };
+  },
+
+  // History tab → Replay of the finished ride ARG: summary, scrubber by keyboard and by value,
+  // play at 20× and pause.
+  async replay(browser) {
+    const page = await open(browser);
+    await page.getByRole('tab', { name: 'History' }).click();
+    const item = page.locator(`#history-list li[data-ride-id="${arg}"]`);
+    await item.waitFor();
+    const listed = await item.locator('small').textContent();
+    await item.getByRole('button').click();
+    await page.locator('#replay').waitFor();
+    const summary = Object.fromEntries(await page.locator('#replay-summary dt').evaluateAll(
+      (dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling.textContent]),
+    ));
+    const state = () => page.evaluate(() => {
+      const r = window.rota.replay;
+      return { t: r.t, duration: r.duration, position: r.position, playing: r.playing,
+        clock: document.getElementById('replay-clock').textContent };
+    });
+    const scrubber = page.locator('#replay-scrubber');
+    await scrubber.focus();
+    await page.keyboard.press('End');
+    const atEnd = await state();
+    await page.keyboard.press('Home');
+    const atStart = await state();
+    const half = Math.round(atEnd.duration / 2);
+    await scrubber.evaluate((input, value) => {
+      input.value = String(value);
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+    }, half);
+    const atHalf = await state();
+    await shot(page, 'replay-half');
+    await scrubber.focus();
+    await page.keyboard.press('Home');
+    await page.locator('#replay-speed').selectOption('10');
+    await page.locator('#replay-play').click();
+    await page.waitForTimeout(300);
+    const playing = await state();
+    await page.locator('#replay-play').click();
+    const paused = await state();
+    await page.waitForTimeout(300);
+    const stillPaused = await state();
+    await page.locator('#replay-speed').selectOption('20');
+    await page.locator('#replay-play').click(); // play on to the end
+    const ended = await waitUntil(async () => {
+      const s = await state();
+      return !s.playing && s;
+    }, 'the replay to reach its end');
+    await page.keyboard.press('Escape');
+    const closed = await page.locator('#replay').isHidden();
+    return {
+      listed, summary, atStart, atHalf, atEnd, playing, paused, stillPaused, ended, closed,
+      errors: page.errors,
+    };
+  },
+
+  // Tiles from a URL that refuses connections, on a phone-sized screen: the routes still draw,
+  // the page says the tiles are missing, and a ride starts and moves.
+  async offline(browser) {
+    let tileRequests = 0;
+    const page = await open(browser, {
+      viewport: { width: 390, height: 844 },
+      mobile: true,
+      offPlatform: (route) => {
+        tileRequests += 1;
+        return route.continue();
+      },
+    });
+    const notice = await page.locator('#tiles-notice').isVisible()
+      || await page.locator('#tiles-notice').waitFor().then(() => true);
+    const drawnPixels = await page.evaluate(() => {
+      const canvas = document.querySelector('#map canvas');
+      const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+      let n = 0;
+      for (let i = 3; i < data.length; i += 4) if (data[i] > 0) n += 1;
+      return n;
+    });
+    const map = await page.locator('#map').boundingBox();
+    const panel = await page.locator('#panel').boundingBox();
+    await page.getByRole('button', { name: 'Start a ride on Primeiro' }).tap();
+    const [ride] = await waitUntil(async () => {
+      const ids = await rideIds(page);
+      return ids.length && ids;
+    }, 'the ride listed');
+    const first = await waitUntil(() => markerOf(page, ride), 'its marker');
+    const moved = await waitUntil(async () => {
+      const now = await markerOf(page, ride);
+      return (now.lat !== first.lat || now.lng !== first.lng) && now;
+    }, 'its marker to move');
+    await shot(page, 'phone-offline');
+    return { notice, drawnPixels, map, panel, first, moved, tileRequests, errors: page.errors };
+  },
+
+  // Tiles served on ARG (a local port) through the configured URL template.
+  async tiles(browser) {
+    const png = fs.readFileSync(path.join(__dirname, '../../../web/assets/vendor/leaflet/images/layers.png'));
+    const requests = [];
+    const server = http.createServer((req, res) => {
+      requests.push(req.url);
+      res.writeHead(200, { 'content-type': 'image/png', 'access-control-allow-origin': '*' });
+      res.end(png);
+    });
+    await new Promise((resolve) => server.listen(Number(arg), '127.0.0.1', resolve));
+    try {
+      const page = await open(browser, { offPlatform: (route) => route.continue() });
+      await page.locator('.leaflet-tile-loaded').first().waitFor();
+      const loaded = await page.locator('.leaflet-tile-loaded').count();
+      const notice = await page.locator('#tiles-notice').isVisible();
+      const attribution = await page.locator('.leaflet-control-attribution').textContent();
+      return { requests, loaded, notice, attribution, errors: page.errors };
+    } finally {
+      server.close();
+    }
+  },
+
+  // The socket drops (the route refuses it) while a ride finishes; on reconnecting the page gets
+  // the ride's end and its full path from the API.
+  async reconnect(browser) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.errors = [];
+    page.on('pageerror', (e) => page.errors.push(String(e)));
+    let down = false;
+    const sockets = [];
+    await page.routeWebSocket(/\/ws$/, (ws) => {
+      if (down) return ws.close({ code: 1006 });
+      sockets.push(ws);
+      ws.connectToServer();
+      return undefined;
+    });
+    await page.goto(base);
+    await live(page);
+    const started = await rest('POST', '/api/rides', { routeId: '1', speedKmh: 500 });
+    await waitUntil(async () => (await pathLength(page, started.rideId)) > 20, 'the ride on the page');
+    down = true;
+    for (const ws of sockets) ws.close({ code: 1001 });
+    const status = await waitUntil(async () => {
+      const text = await page.locator('#connection').textContent();
+      return text.startsWith('reconnecting') && text;
+    }, 'the page to notice');
+    const pathWhenDropped = await pathLength(page, started.rideId);
+    const record = await waitUntil(async () => {
+      const ride = await rest('GET', `/api/rides/${started.rideId}`);
+      return ride.status === 'finished' && ride.path.length === ride.positions && ride;
+    }, 'the ride to finish and be recorded while the page is away');
+    down = false;
+    await live(page);
+    const caughtUp = await waitUntil(() => page.evaluate((id) => {
+      const ride = window.rota.fleet.rides.get(id);
+      return ride.status === 'finished' && { status: ride.status, path: ride.path.length };
+    }, started.rideId), 'the page to catch up');
+    const item = await rideItem(page, started.rideId).locator('small').textContent();
+    return {
+      status, pathWhenDropped, positions: record.positions, caughtUp, item,
+      connections: sockets.length, errors: page.errors,
+    };
+  },
+};
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,39 @@
+// The REST API, as the page uses it. Every call rejects with the API's own error message.
+
+async function json(url, options) {
+  const response = await fetch(url, options);
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.error ?? `${response.status} ${response.statusText}`);
+  return body;
+}
+
+const id = encodeURIComponent;
+
+export const mapConfig = () => json('/api/map-config');
+export const route = (routeId) => json(`/api/routes/${id(routeId)}`);
+export const ride = (rideId) => json(`/api/rides/${id(rideId)}`);
+export const cancelRide = (rideId) => json(`/api/rides/${id(rideId)}`, { method: 'DELETE' });
+
+export function startRide(routeId, speedKmh) {
+  const body = speedKmh ? { routeId, speedKmh } : { routeId };
+  return json('/api/rides', {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+  });
+}
+
+/** Every route, following the listing's pages. */
+export async function allRoutes() {
+  const all = [];
+  let cursor = '';
+  do {
+    const page = await json(`/api/routes?limit=500&cursor=${id(cursor)}`);
+    all.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return all;
+}
+
+/** One page of recorded rides with this status, newest first. */
+export function rides(status, cursor = '', limit = 20) {
+  return json(`/api/rides?${new URLSearchParams({ status, limit, cursor })}`);
+}

@@ -1,0 +1,84 @@
+// Every ride the page shows: its latest state and the path it has driven. Frames update the model
+// at once; drawing happens at most once per animation frame for the rides that changed, so a
+// thousand rides reporting twice a second cost one batch of DOM and map work per frame.
+
+import { colorFor } from './format.js';
+
+const OVER = new Set(['finished', 'cancelled']);
+export const isOver = (ride) => OVER.has(ride.status);
+
+export class Fleet {
+  /** `draw(rides)` gets the rides that changed since the last animation frame. */
+  constructor(draw) {
+    this.rides = new Map();
+    this.draw = draw;
+    this.dirty = new Set();
+    this.added = 0;
+  }
+
+  /** The ride with this id, created (with the next colour) if the page has not seen it yet. */
+  ride(id, routeId) {
+    let ride = this.rides.get(id);
+    if (!ride) {
+      ride = {
+        id, routeId, color: colorFor(this.added++), status: 'starting', position: null,
+        progress: 0, distanceM: 0, routeLengthM: 0, speedKmh: 0, heading: 0,
+        path: [], lastSeq: -1, summary: null,
+      };
+      this.rides.set(id, ride);
+      this.changed(ride);
+    }
+    return ride;
+  }
+
+  /** A ride's record from the API or a snapshot frame. */
+  record(record) {
+    const ride = this.ride(record.id, record.routeId);
+    for (const key of ['status', 'position', 'progress', 'distanceM', 'routeLengthM', 'speedKmh', 'heading', 'summary']) {
+      if (record[key] !== undefined) ride[key] = record[key];
+    }
+    this.changed(ride);
+    return ride;
+  }
+
+  /** The path so far, from a `watching` frame or a ride fetched with its path. */
+  path(id, routeId, points) {
+    const ride = this.ride(id, routeId);
+    ride.path = points.map((p) => [p.lat, p.lng]);
+    ride.lastSeq = ride.path.length - 1;
+    this.changed(ride);
+  }
+
+  /** A `position` frame. A seq of 0 for a ride already shown: it is driven again from its start. */
+  position(frame) {
+    const ride = this.ride(frame.rideId, frame.routeId);
+    if (frame.seq === 0) ride.path = [];
+    else if (frame.seq <= ride.lastSeq) return;
+    ride.lastSeq = frame.seq;
+    ride.path.push([frame.position.lat, frame.position.lng]);
+    for (const key of ['position', 'progress', 'distanceM', 'routeLengthM', 'speedKmh', 'heading', 'status']) {
+      ride[key] = frame[key];
+    }
+    this.changed(ride);
+  }
+
+  remove(id) {
+    this.rides.delete(id);
+    this.dirty.delete(id);
+  }
+
+  changed(ride) {
+    if (this.dirty.size === 0) requestAnimationFrame(() => this.flush());
+    this.dirty.add(ride.id);
+  }
+
+  flush() {
+    const rides = [...this.dirty].map((id) => this.rides.get(id)).filter(Boolean);
+    this.dirty.clear();
+    this.draw(rides);
+  }
+
+  running() {
+    return [...this.rides.values()].filter((ride) => !isOver(ride));
+  }
+}

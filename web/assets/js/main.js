@@ -1,0 +1,162 @@
+// Rota's web map: wires the modules together.
+//
+//   api.js         REST calls            connection.js  the WebSocket, reconnecting with back-off
+//   fleet.js       rides and paths, drawn once per animation frame
+//   routes.js      the route catalogue   vehicles.js    markers, fading trails, planned lines
+//   ride-list.js   the Live tab          history.js     the History tab    replay.js  replay
+//
+// The page watches the whole fleet, so rides started elsewhere show too. After a refresh or a lost
+// connection it watches again: the server sends every running ride with its path so far, and rides
+// that ended meanwhile are fetched from the API.
+
+import * as api from './api.js';
+import { Connection } from './connection.js';
+import { Fleet, isOver } from './fleet.js';
+import { History } from './history.js';
+import { Replay } from './replay.js';
+import { RideList } from './ride-list.js';
+import { Routes } from './routes.js';
+import { tabs } from './tabs.js';
+import { toast } from './toasts.js';
+import { Vehicles } from './vehicles.js';
+
+/** Rides over that stay on the map and in the Live tab; all of them are in History. */
+const OVER_KEPT = 20;
+const $ = (id) => document.getElementById(id);
+
+// Canvas draws a thousand trails far faster than SVG; markers stay DOM elements to turn them.
+const map = L.map('map', { preferCanvas: true }).setView([-15.8, -47.9], 13);
+const config = await api.mapConfig().catch(() => ({ tilesUrl: '', tilesAttribution: '' }));
+if (config.tilesUrl) addTiles(config);
+
+const routes = new Routes(map, start);
+const vehicles = new Vehicles(map, routes, select);
+const rideList = new RideList(routes, { select, cancel, replay: openReplay });
+const history = new History(routes, openReplay);
+const replay = new Replay(map, routes);
+const fleet = new Fleet(draw);
+const overOrder = []; // rides over, oldest first
+let selected = null;
+const showTab = tabs(document.querySelector('[role=tablist]'), (panel) => {
+  if (panel === 'history') history.reload().catch((e) => toast(`Could not load the history: ${e.message}`));
+});
+
+await routes.load().catch((e) => toast(`Could not load routes: ${e.message}`));
+const connection = new Connection({
+  onOpen: () => connection.send({ type: 'watch-fleet' }),
+  onFrame,
+  onStatus: (text, live) => {
+    $('connection').textContent = text;
+    $('connection').classList.toggle('live', live);
+  },
+});
+// The live state, for the browser console and the end-to-end tests.
+window.rota = { map, fleet, routes, vehicles, replay, connection };
+
+function addTiles({ tilesUrl, tilesAttribution }) {
+  const layer = L.tileLayer(tilesUrl, { maxZoom: 19, attribution: tilesAttribution }).addTo(map);
+  // Tiles are decoration: when none arrive, say so once; the routes still draw on the background.
+  let loaded = false;
+  layer.on('tileload', () => {
+    loaded = true;
+    $('tiles-notice').hidden = true;
+  });
+  layer.on('tileerror', () => {
+    if (!loaded) $('tiles-notice').hidden = false;
+  });
+}
+
+function onFrame(frame) {
+  switch (frame.type) {
+    case 'watching-fleet': return watchFleet(frame.rides);
+    case 'watching':
+      if (frame.ride) fleet.path(frame.rideId, frame.ride.routeId, frame.path);
+      return undefined;
+    case 'position': return fleet.position(frame);
+    case 'finished': return ended(fleet.record({ id: frame.rideId, routeId: frame.routeId, status: frame.status }));
+    case 'error': return toast(`Error: ${frame.error}`);
+    default: return undefined;
+  }
+}
+
+/** After every (re)connect: the running rides, each watched for its path so far. */
+function watchFleet(running) {
+  const ids = new Set(running.map((ride) => ride.id));
+  for (const record of running) {
+    fleet.record(record);
+    connection.send({ type: 'watch', rideId: record.id });
+  }
+  // Rides that ended while this page was not connected.
+  for (const ride of fleet.running()) if (!ids.has(ride.id)) catchUp(ride.id);
+}
+
+async function catchUp(rideId) {
+  try {
+    const record = await api.ride(rideId);
+    fleet.path(record.id, record.routeId, record.path);
+    const ride = fleet.record(record);
+    if (isOver(ride)) ended(ride);
+  } catch (e) {
+    toast(`Could not refresh a ride: ${e.message}`);
+  }
+}
+
+function ended(ride) {
+  if (overOrder.includes(ride.id)) return;
+  overOrder.push(ride.id);
+  toast(`Ride on ${routes.title(ride.routeId)} ${ride.status}`);
+  while (overOrder.length > OVER_KEPT) forget(overOrder.shift());
+  if (!$('history').hidden) history.reload().catch(() => {});
+}
+
+function forget(rideId) {
+  fleet.remove(rideId);
+  vehicles.remove(rideId);
+  rideList.remove(rideId);
+}
+
+/** Once per animation frame, for the rides that changed. */
+function draw(changed) {
+  for (const ride of changed) {
+    vehicles.draw(ride);
+    rideList.draw(ride);
+  }
+  const driving = fleet.running().length;
+  const over = fleet.rides.size - driving;
+  $('live-count').textContent = driving;
+  $('fleet-stats').textContent = fleet.rides.size
+    ? `${driving} driving · ${over} over` : 'No rides yet: start one above.';
+  if (selected) follow(fleet.rides.get(selected));
+}
+
+/** Keeps the selected ride's vehicle in view. */
+function follow(ride) {
+  if (!ride?.position) return;
+  const at = L.latLng(ride.position.lat, ride.position.lng);
+  if (!map.getBounds().pad(-0.1).contains(at)) map.panTo(at);
+}
+
+async function start(route) {
+  const speedKmh = Number($('speed').value) || undefined;
+  try {
+    const started = await api.startRide(route.id, speedKmh);
+    fleet.ride(started.rideId, started.routeId);
+    showTab('live');
+  } catch (e) {
+    toast(`Could not start a ride on ${route.title}: ${e.message}`);
+  }
+}
+
+function select(rideId) {
+  selected = selected === rideId ? null : rideId;
+  vehicles.select(selected);
+  rideList.select(selected);
+}
+
+function cancel(rideId) {
+  api.cancelRide(rideId).catch((e) => toast(`Could not cancel: ${e.message}`));
+}
+
+function openReplay(rideId) {
+  replay.open(rideId).catch((e) => toast(`Could not replay: ${e.message}`));
+}
