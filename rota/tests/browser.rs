@@ -7,7 +7,7 @@ mod common;
 
 use std::{path::Path, process::Command};
 
-use common::{base_url, boot, boot_with, config, free_port, http};
+use common::{base_url, boot, boot_with, config, free_port, http, start_ride};
 use serde_json::{Value, json};
 
 /// Runs `scenario` against the platform at `base` and returns what the page reported.
@@ -70,13 +70,15 @@ async fn two_rides_move_the_fleet_shows_rest_rides_and_a_refresh_resumes() {
     assert_eq!(ride(&base, &first).await["maxSpeedKmh"], 250.0);
     assert_ne!(seen["colors"][0], seen["colors"][1]);
     assert!(seen["markers"].as_u64().unwrap() >= 2, "{seen}");
+    assert_eq!(seen["selected"], json!({"rows": [first], "marker": first}));
     for i in 0..2 {
         let (start, moved) = (&seen["startMarkers"][i], &seen["movedMarkers"][i]);
         assert_ne!(
             (&start["lat"], &start["lng"]),
             (&moved["lat"], &moved["lng"])
         );
-        assert!(moved["rotation"].as_str().unwrap().starts_with("rotate("));
+        let heading = moved["heading"].as_f64().unwrap();
+        assert!((0.0..=360.0).contains(&heading) && moved["heading"] == moved["rideHeading"]);
     }
     for line in seen["statusLines"].as_array().unwrap() {
         let line = line.as_str().unwrap();
@@ -113,6 +115,14 @@ async fn a_finished_ride_replays_with_its_summary_speed_and_scrubber() {
         .await
         .unwrap();
     let id = started["rideId"].as_str().unwrap().to_owned();
+    // 21 quick rides after it put it on History's second page.
+    let quick: Vec<String> =
+        futures::future::join_all((0..21).map(|_| start_ride(&base, "1"))).await;
+    for quick in &quick {
+        while ride(&base, quick).await["status"] != "finished" {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
     let recorded = loop {
         let ride = ride(&base, &id).await;
         if ride["status"] == "finished"
@@ -124,6 +134,11 @@ async fn a_finished_ride_replays_with_its_summary_speed_and_scrubber() {
     };
     let seen = scenario("replay", &base, &id).await;
 
+    assert_eq!(
+        (&seen["firstPage"], &seen["bothPages"]),
+        (&json!(20), &json!(22))
+    );
+    assert_eq!(seen["moreHidden"], true);
     let summary = &recorded["summary"];
     let km = summary["distanceM"].as_f64().unwrap() / 1000.0;
     assert_eq!(seen["summary"]["Distance"], format!("{km:.2} km"));
@@ -227,6 +242,19 @@ async fn with_tiles_unreachable_the_page_works_on_a_phone_sized_screen() {
             >= map["y"].as_f64().unwrap() + map["height"].as_f64().unwrap() - 1.0
     );
     assert_ne!(seen["first"], seen["moved"], "the vehicle moved");
+    // Cancelled from the page: the platform stopped it, and the page says so.
+    let base = base_url(&platform);
+    assert_eq!(
+        ride(&base, seen["ride"].as_str().unwrap()).await["status"],
+        "cancelled"
+    );
+    assert!(
+        seen["cancelled"]
+            .as_str()
+            .unwrap()
+            .starts_with("cancelled · "),
+        "{seen}"
+    );
     platform.stop().await.unwrap();
 }
 

@@ -57,7 +57,7 @@ const markerOf = (page, id) => page.evaluate((rideId) => {
   const marker = window.rota.vehicles.layers.get(rideId)?.marker;
   if (!marker) return null;
   const { lat, lng } = marker.getLatLng();
-  return { lat, lng, rotation: marker.getElement().firstElementChild.style.transform };
+  return { lat, lng, heading: marker.options.heading, rideHeading: window.rota.fleet.rides.get(rideId).heading };
 }, id);
 const pathLength = (page, id) => page.evaluate((rideId) => window.rota.fleet.rides.get(rideId)?.path.length ?? 0, id);
 async function waitUntil(check, what, timeoutMs = 60000) {
@@ -94,7 +94,13 @@ const SCENARIOS = {
       && (await progressOf(page, second)) > startProgress[1] + 5, 'both rides progress');
     const movedMarkers = [await markerOf(page, first), await markerOf(page, second)];
     const statusLines = await page.locator('#rides li small').allTextContents();
-    const markers = await page.locator('.leaflet-marker-icon .vehicle').count();
+    const markers = await page.evaluate(() => [...window.rota.vehicles.layers.values()]
+      .filter((layers) => layers.marker && window.rota.map.hasLayer(layers.marker)).length);
+    await rideItem(page, first).getByRole('button', { name: 'Show the ride on Primeiro on the map' }).click();
+    const selected = {
+      rows: await page.locator('#rides li.selected').evaluateAll((li) => li.map((e) => e.dataset.rideId)),
+      marker: await page.evaluate(() => window.rota.vehicles.selected),
+    };
     await shot(page, 'live-two-rides');
 
     // A ride started elsewhere shows up; then a refresh in the middle of it.
@@ -126,7 +132,7 @@ const SCENARIOS = {
     }, elsewhere.rideId);
     await shot(page, 'live-finished');
     return {
-      routes, routeDetails, rides: [first, second], colors, startMarkers, movedMarkers, markers,
+      routes, routeDetails, rides: [first, second], colors, startMarkers, movedMarkers, markers, selected,
       statusLines, elsewhere: elsewhere.rideId, pathBeforeRefresh: before, pathAfterRefresh: afterRefresh,
       finished, toast: await toast.textContent(), refused: page.refused, errors: page.errors,
     };
@@ -137,8 +143,14 @@ const SCENARIOS = {
   async replay(browser) {
     const page = await open(browser);
     await page.getByRole('tab', { name: 'History' }).click();
+    const history = page.locator('#history-list li');
+    await history.first().waitFor();
+    const firstPage = await history.count();
+    await page.getByRole('button', { name: 'Load more' }).click();
     const item = page.locator(`#history-list li[data-ride-id="${arg}"]`);
     await item.waitFor();
+    const bothPages = await history.count();
+    const moreHidden = await page.locator('#history-more').isHidden();
     const listed = await item.locator('small').textContent();
     await item.getByRole('button').click();
     await page.locator('#replay').waitFor();
@@ -182,7 +194,7 @@ const SCENARIOS = {
     await page.keyboard.press('Escape');
     const closed = await page.locator('#replay').isHidden();
     return {
-      listed, summary, atStart, atHalf, atEnd, playing, paused, stillPaused, ended, closed,
+      firstPage, bothPages, moreHidden, listed, summary, atStart, atHalf, atEnd, playing, paused, stillPaused, ended, closed,
       errors: page.errors,
     };
   },
@@ -210,6 +222,7 @@ const SCENARIOS = {
     });
     const map = await page.locator('#map').boundingBox();
     const panel = await page.locator('#panel').boundingBox();
+    await page.locator('#speed').selectOption('250');
     await page.getByRole('button', { name: 'Start a ride on Primeiro' }).tap();
     const [ride] = await waitUntil(async () => {
       const ids = await rideIds(page);
@@ -221,7 +234,12 @@ const SCENARIOS = {
       return (now.lat !== first.lat || now.lng !== first.lng) && now;
     }, 'its marker to move');
     await shot(page, 'phone-offline');
-    return { notice, drawnPixels, map, panel, first, moved, tileRequests, errors: page.errors };
+    await page.getByRole('button', { name: 'Cancel the ride on Primeiro' }).tap();
+    await page.locator('.toast', { hasText: 'Ride on Primeiro cancelled' }).waitFor();
+    const cancelled = await rideItem(page, ride).locator('small').textContent();
+    return {
+      notice, drawnPixels, map, panel, ride, first, moved, cancelled, tileRequests, errors: page.errors,
+    };
   },
 
   // Tiles served on ARG (a local port) through the configured URL template.

@@ -1,9 +1,11 @@
 // Every ride the page shows: its latest state and the path it has driven. Frames update the model
 // at once; drawing happens at most once per animation frame for the rides that changed, so a
-// thousand rides reporting twice a second cost one batch of DOM and map work per frame.
+// thousand rides reporting twice a second cost one batch of DOM and map work per frame, not 2,000.
 
 import { colorFor } from './format.js';
 
+const BUSY_FLEET = 100;
+const BUSY_DRAW_GAP_MS = 100;
 const OVER = new Set(['finished', 'cancelled']);
 export const isOver = (ride) => OVER.has(ride.status);
 
@@ -13,6 +15,8 @@ export class Fleet {
     this.rides = new Map();
     this.draw = draw;
     this.dirty = new Set();
+    this.scheduled = false;
+    this.drawnAt = 0;
     this.added = 0;
   }
 
@@ -56,7 +60,7 @@ export class Fleet {
     else if (frame.seq <= ride.lastSeq) return;
     ride.lastSeq = frame.seq;
     ride.path.push([frame.position.lat, frame.position.lng]);
-    for (const key of ['position', 'progress', 'distanceM', 'routeLengthM', 'speedKmh', 'heading', 'status']) {
+    for (const key of ['position', 'progress', 'distanceM', 'routeLengthM', 'speedKmh', 'heading', 'status', 'timestamp']) {
       ride[key] = frame[key];
     }
     this.changed(ride);
@@ -68,11 +72,22 @@ export class Fleet {
   }
 
   changed(ride) {
-    if (this.dirty.size === 0) requestAnimationFrame(() => this.flush());
     this.dirty.add(ride.id);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    requestAnimationFrame((now) => this.flush(now));
   }
 
-  flush() {
+  flush(now) {
+    this.scheduled = false;
+    // A big fleet is drawn at most ten times a second (each ride moves twice a second): the
+    // frames between are the tab's, to pan, zoom and answer clicks.
+    if (this.rides.size > BUSY_FLEET && now - this.drawnAt < BUSY_DRAW_GAP_MS) {
+      this.scheduled = true;
+      requestAnimationFrame((later) => this.flush(later));
+      return;
+    }
+    this.drawnAt = now;
     const rides = [...this.dirty].map((id) => this.rides.get(id)).filter(Boolean);
     this.dirty.clear();
     this.draw(rides);

@@ -26,11 +26,14 @@ const $ = (id) => document.getElementById(id);
 
 // Canvas draws a thousand trails far faster than SVG; markers stay DOM elements to turn them.
 const map = L.map('map', { preferCanvas: true }).setView([-15.8, -47.9], 13);
+// Lines that do not move (the catalogue, planned routes) get a canvas of their own, so redrawing
+// the moving vehicles and trails does not redraw them.
+const still = L.canvas();
 const config = await api.mapConfig().catch(() => ({ tilesUrl: '', tilesAttribution: '' }));
 if (config.tilesUrl) addTiles(config);
 
-const routes = new Routes(map, start);
-const vehicles = new Vehicles(map, routes, select);
+const routes = new Routes(map, still, start);
+const vehicles = new Vehicles(map, still, routes, select);
 const rideList = new RideList(routes, { select, cancel, replay: openReplay });
 const history = new History(routes, openReplay);
 const replay = new Replay(map, routes);

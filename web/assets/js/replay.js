@@ -3,7 +3,7 @@
 
 import * as api from './api.js';
 import { distance, duration, speed } from './format.js';
-import { vehicleIcon } from './vehicles.js';
+import { VehicleMarker } from './vehicles.js';
 
 const COLOR = '#1f5fbf';
 const $ = (id) => document.getElementById(id);
@@ -37,8 +37,7 @@ export class Replay {
     const all = this.points.map((p) => [p.lat, p.lng]);
     const planned = L.polyline(all, { color: COLOR, weight: 7, opacity: 0.22, interactive: false });
     this.driven = L.polyline([], { color: COLOR, weight: 4, opacity: 0.95, interactive: false });
-    const icon = vehicleIcon(COLOR, 'replay-vehicle');
-    this.marker = L.marker(all[0], { icon, keyboard: false, zIndexOffset: 1000 });
+    this.marker = new VehicleMarker(all[0], { fillColor: COLOR, radius: 13 });
     this.layers.addLayer(planned).addLayer(this.driven).addLayer(this.marker);
     this.map.fitBounds(planned.getBounds(), { padding: [40, 40] });
     $('replay-title').textContent = this.routes.title(ride.routeId);
@@ -80,9 +79,7 @@ export class Replay {
     const f = b.timestamp > a.timestamp ? (at - a.timestamp) / (b.timestamp - a.timestamp) : 0;
     this.position = { lat: a.lat + (b.lat - a.lat) * f, lng: a.lng + (b.lng - a.lng) * f };
     const here = [this.position.lat, this.position.lng];
-    this.marker.setLatLng(here);
-    const arrow = this.marker.getElement()?.firstElementChild;
-    if (arrow) arrow.style.transform = `rotate(${a.heading}deg)`;
+    this.marker.setLatLng(here).setHeading(a.heading);
     this.driven.setLatLngs([...this.points.slice(0, i + 1).map((p) => [p.lat, p.lng]), here]);
     this.scrubber.value = String(Math.round(this.t));
     this.scrubber.setAttribute('aria-valuetext', `${duration(this.t / 1000)} of ${duration(this.duration / 1000)}`);

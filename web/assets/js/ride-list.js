@@ -18,7 +18,7 @@ export class RideList {
     li.querySelector('small').textContent = describe(ride, percent);
     const bar = li.querySelector('.bar');
     bar.setAttribute('aria-valuenow', percent);
-    bar.firstElementChild.style.width = `${percent}%`;
+    bar.firstElementChild.style.transform = `scaleX(${ride.progress})`;
     const over = isOver(ride);
     if (li.dataset.over !== String(over)) {
       li.dataset.over = over;

@@ -5,9 +5,9 @@ import * as api from './api.js';
 import { distance } from './format.js';
 
 export class Routes {
-  constructor(map, onStart) {
-    this.map = map;
-    this.onStart = onStart;
+  /** `renderer` draws the route lines; `onStart(route)` when a Start button is pressed. */
+  constructor(map, renderer, onStart) {
+    Object.assign(this, { map, renderer, onStart });
     this.byId = new Map();
     this.points = new Map(); // routeId -> Promise of [[lat, lng], …]
     this.lines = L.layerGroup().addTo(map);
@@ -34,7 +34,7 @@ export class Routes {
     for (const route of list) this.byId.set(route.id, route);
     const lines = await Promise.all(list.map(async (route) => {
       const line = L.polyline(await this.pointsOf(route.id), {
-        color: '#56606f', weight: 3, opacity: 0.45, interactive: false,
+        color: '#56606f', weight: 3, opacity: 0.45, interactive: false, renderer: this.renderer,
       });
       this.lines.addLayer(line);
       return line;
