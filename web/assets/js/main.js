@@ -109,7 +109,17 @@ function ended(ride) {
   overOrder.push(ride.id);
   toast(`Ride on ${routes.title(ride.routeId)} ${ride.status}`);
   while (overOrder.length > OVER_KEPT) forget(overOrder.shift());
-  if (!$('history').hidden) history.reload().catch(() => {});
+  refreshHistory();
+}
+
+let historyRefresh = null;
+/** Reloads the History tab, if shown, once a burst of rides ending has passed. */
+function refreshHistory() {
+  if ($('history').hidden || historyRefresh) return;
+  historyRefresh = setTimeout(() => {
+    historyRefresh = null;
+    history.reload().catch(() => {});
+  }, 1000);
 }
 
 function forget(rideId) {

@@ -38,6 +38,13 @@ export const VehicleMarker = L.CircleMarker.extend({
   },
 });
 
+/** A route title as a tooltip: an element, since Leaflet would parse a string as HTML. */
+function text(title) {
+  const span = document.createElement('span');
+  span.textContent = title;
+  return span;
+}
+
 export class Vehicles {
   /** `still` draws the planned lines (they do not move); `onSelect(rideId)` on a vehicle's click. */
   constructor(map, still, routes, onSelect) {
@@ -74,7 +81,7 @@ export class Vehicles {
 
   marker(ride, at) {
     const marker = new VehicleMarker(at, { fillColor: ride.color }).addTo(this.map);
-    marker.bindTooltip(() => this.routes.title(ride.routeId));
+    marker.bindTooltip(() => text(this.routes.title(ride.routeId)));
     marker.on('click', () => this.onSelect(ride.id));
     return marker;
   }
