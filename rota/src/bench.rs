@@ -53,6 +53,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             tick: Duration::from_millis(args.tick_ms),
             routes_dir: None,
         }),
+        connect: None,
     })
     .await?;
     let http = platform.http_addr.context("api runs")?;

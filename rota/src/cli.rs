@@ -23,13 +23,15 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Everything in one process: broker (unless KAFKA_BROKERS is set), simulator, api, web map.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Only the built-in Kafka-compatible broker.
     Broker(BrokerArgs),
     /// Only the route simulator, against KAFKA_BROKERS.
     Simulator(SimulatorArgs),
     /// Only the api and web map, against KAFKA_BROKERS.
     Api(ApiArgs),
+    /// Only the Elasticsearch sink, against KAFKA_BROKERS.
+    Connect(ConnectCommandArgs),
     /// Drives many rides through the built-in broker to WebSocket clients and prints figures.
     Bench(BenchArgs),
 }
@@ -131,6 +133,70 @@ impl StoreArgs {
 }
 
 #[derive(Clone, Debug, Args)]
+pub struct ConnectArgs {
+    /// Index every event into this Elasticsearch (e.g. http://elastic:secret@es:9200; credentials
+    /// in the URL are sent as basic auth and never logged). `rota up` runs the sink only when set.
+    #[arg(long, env = "ELASTICSEARCH_URL", hide_env_values = true)]
+    pub elasticsearch_url: Option<url::Url>,
+    /// Topic of positions, indexed with the positions template.
+    #[arg(long, env = "CONNECT_POSITIONS_TOPIC", default_value = events::TOPIC_NEW_POSITION)]
+    pub positions_topic: String,
+    /// Topic of ride commands, indexed with the directions template.
+    #[arg(long, env = "CONNECT_DIRECTIONS_TOPIC", default_value = events::TOPIC_NEW_DIRECTION)]
+    pub directions_topic: String,
+    /// Where records Elasticsearch refuses, and messages that are not JSON objects, go
+    /// (Kafka Connect: errors.deadletterqueue.topic.name).
+    #[arg(long, env = "CONNECT_DEAD_LETTER_TOPIC", default_value = connect::DEFAULT_DEAD_LETTER_TOPIC)]
+    pub dead_letter_topic: String,
+    /// Documents per bulk request at most (Kafka Connect: batch.size).
+    #[arg(long, env = "CONNECT_BATCH_SIZE", default_value_t = connect::DEFAULT_BATCH_SIZE)]
+    pub batch_size: usize,
+    /// Bytes per bulk request at most (Kafka Connect: bulk.size.bytes).
+    #[arg(long, env = "CONNECT_BULK_SIZE_BYTES", default_value_t = connect::DEFAULT_BULK_SIZE_BYTES)]
+    pub bulk_size_bytes: usize,
+    /// How long a batch's first record waits for more (Kafka Connect: linger.ms).
+    #[arg(long, env = "CONNECT_LINGER_MS", default_value_t = connect::DEFAULT_LINGER_MS)]
+    pub linger_ms: u64,
+    /// First wait before a failed request is sent again; it doubles up to the maximum
+    /// (Kafka Connect: retry.backoff.ms).
+    #[arg(long, env = "CONNECT_RETRY_BACKOFF_MS", default_value_t = connect::DEFAULT_RETRY_BACKOFF_MS)]
+    pub retry_backoff_ms: u64,
+    #[arg(long, env = "CONNECT_MAX_RETRY_BACKOFF_MS", default_value_t = connect::DEFAULT_MAX_RETRY_BACKOFF_MS)]
+    pub max_retry_backoff_ms: u64,
+    /// How long one request may take before it counts as failed (Kafka Connect: read.timeout.ms).
+    #[arg(long, env = "CONNECT_READ_TIMEOUT_MS", default_value_t = connect::DEFAULT_READ_TIMEOUT_MS)]
+    pub read_timeout_ms: u64,
+}
+
+impl ConnectArgs {
+    /// The sink's settings, if an Elasticsearch URL is set.
+    pub fn settings(&self) -> Option<connect::SinkSettings> {
+        let url = self.elasticsearch_url.clone()?;
+        Some(connect::SinkSettings {
+            positions_topic: self.positions_topic.clone(),
+            directions_topic: self.directions_topic.clone(),
+            dead_letter_topic: self.dead_letter_topic.clone(),
+            batch_size: self.batch_size.max(1),
+            bulk_size_bytes: self.bulk_size_bytes.max(1),
+            linger: Duration::from_millis(self.linger_ms),
+            retry_backoff: Duration::from_millis(self.retry_backoff_ms.max(1)),
+            max_retry_backoff: Duration::from_millis(self.max_retry_backoff_ms.max(1)),
+            read_timeout: Duration::from_millis(self.read_timeout_ms.max(1)),
+            ..connect::SinkSettings::new(url)
+        })
+    }
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct ConnectCommandArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Clone, Debug, Args)]
 pub struct UpArgs {
     #[command(flatten)]
     pub http: HttpArgs,
@@ -144,6 +210,8 @@ pub struct UpArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub sim: SimArgs,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 #[derive(Clone, Debug, Args)]

@@ -10,7 +10,7 @@ use tokio::signal::unix::{SignalKind, signal};
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     rota::telemetry::init();
-    let config = match cli.command.unwrap_or(Command::Up(cli.up)) {
+    let config = match cli.command.unwrap_or_else(|| Command::Up(Box::new(cli.up))) {
         Command::Bench(args) => return rota::bench::run(args).await,
         Command::Up(args) => PlatformConfig {
             kafka: kafka_source(&args.kafka, args.listen.kafka_listen),
@@ -18,6 +18,7 @@ async fn main() -> Result<()> {
             partitions: args.kafka.partitions,
             api: Some(api_config(&args.http, &args.store)),
             simulator: Some(simulator_config(args.sim)?),
+            connect: args.connect.settings(),
         },
         Command::Broker(args) => PlatformConfig {
             kafka: KafkaSource::BuiltIn {
@@ -27,6 +28,7 @@ async fn main() -> Result<()> {
             partitions: args.partitions,
             api: None,
             simulator: None,
+            connect: None,
         },
         Command::Simulator(args) => PlatformConfig {
             kafka: KafkaSource::External {
@@ -36,6 +38,7 @@ async fn main() -> Result<()> {
             partitions: events::DEFAULT_PARTITIONS,
             api: None,
             simulator: Some(simulator_config(args.sim)?),
+            connect: None,
         },
         Command::Api(args) => PlatformConfig {
             kafka: KafkaSource::External {
@@ -45,6 +48,19 @@ async fn main() -> Result<()> {
             partitions: events::DEFAULT_PARTITIONS,
             api: Some(api_config(&args.http, &args.store)),
             simulator: None,
+            connect: None,
+        },
+        Command::Connect(args) => PlatformConfig {
+            kafka: KafkaSource::External {
+                brokers: args.kafka_brokers,
+            },
+            data_dir: ".".into(), // unused: no broker, no store
+            partitions: events::DEFAULT_PARTITIONS,
+            api: None,
+            simulator: None,
+            connect: Some(args.connect.settings().ok_or_else(|| {
+                anyhow::anyhow!("rota connect needs --elasticsearch-url (ELASTICSEARCH_URL)")
+            })?),
         },
     };
     let mut platform = Platform::start(config).await?;

@@ -55,12 +55,16 @@ pub struct PlatformConfig {
     pub partitions: i32,
     pub api: Option<ApiConfig>,
     pub simulator: Option<SimulatorConfig>,
+    /// The Elasticsearch sink, if it runs here.
+    pub connect: Option<connect::SinkSettings>,
 }
 
 /// The running parts.
 pub struct Platform {
     /// Where the HTTP server listens, if the api runs.
     pub http_addr: Option<SocketAddr>,
+    /// What the Elasticsearch sink has done, if it runs.
+    pub connect_metrics: Option<Arc<connect::Metrics>>,
     pub kafka: KafkaConfig,
     shutdown: CancellationToken,
     tasks: JoinSet<(&'static str, Result<()>)>,
@@ -84,6 +88,7 @@ impl Platform {
 
         let mut platform = Self {
             http_addr: None,
+            connect_metrics: None,
             kafka,
             shutdown: CancellationToken::new(),
             tasks: JoinSet::new(),
@@ -96,7 +101,32 @@ impl Platform {
         if let Some(api) = config.api {
             platform.start_api(api, &config.data_dir).await?;
         }
+        if let Some(settings) = config.connect {
+            platform.start_connect(settings, config.partitions).await?;
+        }
         Ok(platform)
+    }
+
+    async fn start_connect(
+        &mut self,
+        settings: connect::SinkSettings,
+        partitions: i32,
+    ) -> Result<()> {
+        events::ensure_topics(&self.kafka, &[&settings.dead_letter_topic], partitions)
+            .await
+            .with_context(|| format!("creating the topic {}", settings.dead_letter_topic))?;
+        let metrics = Arc::new(connect::Metrics::default());
+        self.connect_metrics = Some(metrics.clone());
+        let (kafka, producer, shutdown) = (
+            self.kafka.clone(),
+            self.producer.clone(),
+            self.shutdown.clone(),
+        );
+        self.tasks.spawn(async move {
+            let result = connect::run(&kafka, producer, settings, metrics, shutdown).await;
+            ("elasticsearch sink", result.map_err(Into::into))
+        });
+        Ok(())
     }
 
     fn start_simulator(&mut self, sim: SimulatorConfig) {

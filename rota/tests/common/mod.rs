@@ -48,6 +48,7 @@ pub fn config(data_dir: &Path) -> PlatformConfig {
             tick: TEST_TICK,
             routes_dir: None,
         }),
+        connect: None,
     }
 }
 

@@ -1,0 +1,394 @@
+//! The sink's loop: consume both topics in group [`CONNECT_GROUP`], batch records, bulk-index them,
+//! send what Elasticsearch refuses to the dead-letter topic, and only then commit the batch's
+//! offsets. A crash re-reads the uncommitted records and indexes them under the same ids, so
+//! delivery is at least once and the effect exactly once.
+//!
+//! While Elasticsearch cannot take a batch (429, 5xx, a timeout), the sink waits with a doubling
+//! back-off and pauses its partitions: nothing more is fetched, so memory stays bounded by one batch
+//! and librdkafka's queue (`queued.max.messages.kbytes`).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
+
+use elasticsearch::{
+    Elasticsearch,
+    auth::Credentials,
+    http::transport::{BuildError, SingleNodeConnectionPool, TransportBuilder},
+};
+use events::KafkaConfig;
+use rdkafka::{
+    ClientContext, Message, Offset, Statistics, TopicPartitionList,
+    consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer},
+    error::KafkaError,
+    message::OwnedMessage,
+    producer::FutureProducer,
+};
+use tokio::time::{Instant, sleep, sleep_until};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::{
+    bulk::{self, Outcome},
+    dead_letters,
+    document::{Document, Source},
+    metrics::Metrics,
+    settings::{CONNECT_GROUP, SinkSettings},
+    templates,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("Kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("Elasticsearch client: {0}")]
+    Client(#[from] BuildError),
+}
+
+/// Runs the sink until `shutdown`; dead letters go out through `producer` (the process's one).
+/// Templates are installed first (retrying until Elasticsearch answers), so no document is indexed
+/// before its index has its mapping.
+pub async fn run(
+    kafka: &KafkaConfig,
+    producer: FutureProducer,
+    settings: SinkSettings,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> Result<(), SinkError> {
+    let client = client(&settings)?;
+    let installed = install_templates(&client, &settings, &shutdown).await;
+    if !installed {
+        return Ok(());
+    }
+    let consumer: StreamConsumer<LagContext> = kafka
+        .group_member(CONNECT_GROUP)
+        .set("queued.max.messages.kbytes", "16384")
+        .set("fetch.wait.max.ms", "100")
+        .set("statistics.interval.ms", "5000")
+        .create_with_context(LagContext(metrics.clone()))?;
+    consumer.subscribe(&settings.topics())?;
+    info!(
+        group = CONNECT_GROUP,
+        topics = ?settings.topics(),
+        elasticsearch = %redacted(&settings.elasticsearch_url),
+        batch_size = settings.batch_size,
+        linger_ms = settings.linger.as_millis() as u64,
+        "indexing into Elasticsearch"
+    );
+    let mut sink = Sink {
+        client,
+        producer,
+        consumer,
+        settings,
+        metrics,
+        shutdown,
+        carried: Vec::new(),
+    };
+    sink.run().await;
+    events::close_consumer(sink.consumer).await;
+    Ok(())
+}
+
+fn client(settings: &SinkSettings) -> Result<Elasticsearch, BuildError> {
+    let mut url = settings.elasticsearch_url.clone();
+    let credentials = (!url.username().is_empty()).then(|| {
+        Credentials::Basic(
+            url.username().to_owned(),
+            url.password().unwrap_or_default().to_owned(),
+        )
+    });
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let mut transport = TransportBuilder::new(SingleNodeConnectionPool::new(url))
+        .timeout(settings.read_timeout)
+        .disable_proxy();
+    if let Some(credentials) = credentials {
+        transport = transport.auth(credentials);
+    }
+    Ok(Elasticsearch::new(transport.build()?))
+}
+
+/// The URL without its password, for logs.
+fn redacted(url: &url::Url) -> url::Url {
+    let mut url = url.clone();
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
+    }
+    url
+}
+
+async fn install_templates(
+    client: &Elasticsearch,
+    settings: &SinkSettings,
+    shutdown: &CancellationToken,
+) -> bool {
+    let templates = templates::templates(&settings.positions_topic, &settings.directions_topic);
+    let mut delay = settings.retry_backoff;
+    for (name, template) in &templates {
+        loop {
+            match bulk::put_template(client, name, template, settings.read_timeout).await {
+                Ok(()) => break,
+                Err(e) => {
+                    warn!(template = name, error = %e, retry_in_ms = delay.as_millis() as u64, "index template not installed yet");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return false,
+                        _ = sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(settings.max_retry_backoff);
+                }
+            }
+        }
+    }
+    info!(templates = templates.len(), "index templates installed");
+    true
+}
+
+/// Records waiting to be indexed, and the offsets to commit once they are.
+#[derive(Default)]
+struct Batch {
+    sources: Vec<Source>,
+    /// (index into `sources`, its document)
+    docs: Vec<(usize, Document)>,
+    /// (index into `sources`, why it cannot be indexed)
+    dead: Vec<(usize, String)>,
+    bytes: usize,
+    /// (topic, partition) -> next offset to read.
+    next_offsets: HashMap<(String, i32), i64>,
+    started: Option<Instant>,
+}
+
+impl Batch {
+    fn add(&mut self, message: OwnedMessage) {
+        self.started.get_or_insert_with(Instant::now);
+        let source = Source {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            timestamp: message.timestamp().to_millis(),
+            payload: message.payload().unwrap_or_default().to_vec(),
+        };
+        self.next_offsets
+            .insert((source.topic.clone(), source.partition), source.offset + 1);
+        let at = self.sources.len();
+        match Document::of(&source) {
+            Ok(doc) => {
+                self.bytes += doc.size;
+                self.docs.push((at, doc));
+            }
+            Err(reason) => self.dead.push((at, reason)),
+        }
+        self.sources.push(source);
+    }
+
+    fn is_full(&self, settings: &SinkSettings) -> bool {
+        self.docs.len() >= settings.batch_size || self.bytes >= settings.bulk_size_bytes
+    }
+}
+
+struct Sink {
+    client: Elasticsearch,
+    producer: FutureProducer,
+    consumer: StreamConsumer<LagContext>,
+    settings: SinkSettings,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+    /// Records that arrived while the partitions were paused; they start the next batch.
+    carried: Vec<OwnedMessage>,
+}
+
+/// Reads the group's lag (records not yet committed) from librdkafka's statistics.
+struct LagContext(Arc<Metrics>);
+
+impl ClientContext for LagContext {
+    fn stats(&self, statistics: Statistics) {
+        let lag: i64 = statistics
+            .topics
+            .values()
+            .flat_map(|topic| topic.partitions.values())
+            .filter(|p| p.partition >= 0 && p.consumer_lag > 0)
+            .map(|p| p.consumer_lag)
+            .sum();
+        self.0.lag.store(lag, Ordering::Relaxed);
+    }
+}
+
+impl ConsumerContext for LagContext {}
+
+/// The sink was asked to stop in the middle of something.
+struct Stopped;
+
+impl Sink {
+    async fn run(&mut self) {
+        let mut batch = Batch::default();
+        let mut report = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            for message in std::mem::take(&mut self.carried) {
+                batch.add(message);
+            }
+            if batch.is_full(&self.settings) {
+                let full = std::mem::take(&mut batch);
+                if self.flush(full).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            let deadline = batch.started.map(|t| t + self.settings.linger);
+            tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                _ = report.tick() => self.report(),
+                _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    if self.flush(std::mem::take(&mut batch)).await.is_err() {
+                        return;
+                    }
+                }
+                message = self.consumer.recv() => match message {
+                    Ok(message) => batch.add(message.detach()),
+                    Err(e) => {
+                        warn!(error = %e, "connect consumer error; retrying");
+                        sleep(self.settings.retry_backoff).await;
+                    }
+                },
+            }
+        }
+        // Stopping: one last attempt, without waiting for retries. What is not indexed is not
+        // committed, and the next start indexes it (under the same ids).
+        if !batch.sources.is_empty() {
+            let _ = self.flush(batch).await;
+        }
+    }
+
+    /// Indexes a batch (sending again what Elasticsearch could not take, with back-off), sends
+    /// its dead letters, then commits its offsets.
+    async fn flush(&mut self, batch: Batch) -> Result<(), Stopped> {
+        let Batch {
+            sources,
+            docs,
+            mut dead,
+            next_offsets,
+            ..
+        } = batch;
+        let mut pending: Vec<usize> = (0..docs.len()).collect();
+        let mut delay = self.settings.retry_backoff;
+        while !pending.is_empty() {
+            let sending: Vec<&Document> = pending.iter().map(|&i| &docs[i].1).collect();
+            let retry = match bulk::index(&self.client, &sending, self.settings.read_timeout).await
+            {
+                Ok(outcomes) => {
+                    let mut retry = Vec::new();
+                    let mut indexed = 0;
+                    for (&i, outcome) in pending.iter().zip(outcomes) {
+                        match outcome {
+                            Outcome::Indexed => indexed += 1,
+                            Outcome::Retry(_) => retry.push(i),
+                            Outcome::Rejected(reason) => dead.push((docs[i].0, reason)),
+                        }
+                    }
+                    if indexed > 0 {
+                        Metrics::add(&self.metrics.indexed, indexed);
+                        Metrics::add(&self.metrics.batches, 1);
+                    }
+                    if !retry.is_empty() {
+                        warn!(
+                            documents = retry.len(),
+                            of = pending.len(),
+                            "Elasticsearch could not take part of a bulk request; sending it again"
+                        );
+                    }
+                    retry
+                }
+                Err(e) => {
+                    warn!(error = %e, documents = pending.len(), retry_in_ms = delay.as_millis() as u64, "bulk request failed; sending it again");
+                    pending
+                }
+            };
+            if retry.is_empty() {
+                break;
+            }
+            Metrics::add(&self.metrics.retries, 1);
+            self.wait(delay).await?;
+            delay = (delay * 2).min(self.settings.max_retry_backoff);
+            pending = retry;
+        }
+        for (at, reason) in dead {
+            self.dead_letter(&sources[at], &reason).await?;
+        }
+        self.commit(next_offsets);
+        debug!(records = sources.len(), "batch indexed and committed");
+        Ok(())
+    }
+
+    async fn dead_letter(&mut self, source: &Source, reason: &str) -> Result<(), Stopped> {
+        let mut delay = self.settings.retry_backoff;
+        let topic = self.settings.dead_letter_topic.clone();
+        loop {
+            match dead_letters::send(&self.producer, &topic, source, reason).await {
+                Ok(()) => break,
+                Err(e) => {
+                    warn!(error = %e, topic, "dead letter not delivered; trying again");
+                    self.wait(delay).await?;
+                    delay = (delay * 2).min(self.settings.max_retry_backoff);
+                }
+            }
+        }
+        warn!(
+            topic = source.topic,
+            partition = source.partition,
+            offset = source.offset,
+            reason,
+            dead_letters = topic,
+            "record sent to the dead-letter topic"
+        );
+        Metrics::add(&self.metrics.dead_letters, 1);
+        Ok(())
+    }
+
+    /// Waits `delay` with the partitions paused. Polling goes on (the group must see this member
+    /// alive); records already fetched are carried into the next batch.
+    async fn wait(&mut self, delay: Duration) -> Result<(), Stopped> {
+        let assignment = self.consumer.assignment().unwrap_or_default();
+        let _ = self.consumer.pause(&assignment);
+        let until = Instant::now() + delay;
+        let result = loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => break Err(Stopped),
+                _ = sleep_until(until) => break Ok(()),
+                message = self.consumer.recv() => {
+                    if let Ok(message) = message {
+                        self.carried.push(message.detach());
+                    }
+                }
+            }
+        };
+        let _ = self.consumer.resume(&assignment);
+        result
+    }
+
+    fn commit(&self, next_offsets: HashMap<(String, i32), i64>) {
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), next) in &next_offsets {
+            let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*next));
+        }
+        if list.count() == 0 {
+            return;
+        }
+        if let Err(e) = self.consumer.commit(&list, CommitMode::Async) {
+            // Harmless: those records are indexed again, under the same ids, after a restart.
+            warn!(error = %e, "committing indexed offsets failed");
+        }
+    }
+
+    fn report(&self) {
+        let m = &self.metrics;
+        info!(
+            indexed = Metrics::get(&m.indexed),
+            batches = Metrics::get(&m.batches),
+            retries = Metrics::get(&m.retries),
+            dead_letters = Metrics::get(&m.dead_letters),
+            lag = m.lag.load(Ordering::Relaxed),
+            "connect"
+        );
+    }
+}
