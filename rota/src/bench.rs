@@ -177,7 +177,7 @@ fn report(args: &BenchArgs, seen: &mut Seen, elapsed: f64) {
     );
     println!(
         "peak RSS (whole process: broker, simulator, api, clients): {}",
-        peak_rss()
+        proc_status(std::process::id(), "VmHWM")
     );
 }
 
@@ -243,14 +243,14 @@ async fn wait_ready(http: std::net::SocketAddr) -> Result<()> {
     bail!("the platform did not become ready")
 }
 
-/// VmHWM: the most resident memory this process has used.
-fn peak_rss() -> String {
-    std::fs::read_to_string("/proc/self/status")
+/// A line of `/proc/<pid>/status` (`VmHWM`: the most resident memory the process has used).
+pub fn proc_status(pid: u32, field: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l[6..].trim().to_owned())
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+                .map(|v| v.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown".into())
 }

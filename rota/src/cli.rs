@@ -34,6 +34,9 @@ pub enum Command {
     Connect(ConnectCommandArgs),
     /// Drives many rides through the built-in broker to WebSocket clients and prints figures.
     Bench(BenchArgs),
+    /// Publishes positions at a fixed rate through `rota connect` into an Elasticsearch stand-in
+    /// and prints the sink's throughput, lag, memory and CPU.
+    BenchConnect(BenchConnectArgs),
 }
 
 #[derive(Clone, Debug, Args)]
@@ -264,4 +267,14 @@ pub struct BenchArgs {
     /// Record history into this MongoDB instead of an embedded store in a temporary directory.
     #[arg(long, env = "MONGODB_URI", hide_env_values = true)]
     pub mongodb_uri: Option<String>,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct BenchConnectArgs {
+    /// Positions published per second.
+    #[arg(long, default_value_t = 1_000)]
+    pub rate: u64,
+    /// Seconds to measure for.
+    #[arg(long, default_value_t = 20)]
+    pub seconds: u64,
 }

@@ -2,6 +2,7 @@
 //! parts in one process, and the benchmark harness. The parts themselves live in their own crates.
 
 pub mod bench;
+pub mod bench_connect;
 pub mod broker;
 pub mod cli;
 pub mod platform;

@@ -12,6 +12,7 @@ async fn main() -> Result<()> {
     rota::telemetry::init();
     let config = match cli.command.unwrap_or_else(|| Command::Up(Box::new(cli.up))) {
         Command::Bench(args) => return rota::bench::run(args).await,
+        Command::BenchConnect(args) => return rota::bench_connect::run(args).await,
         Command::Up(args) => PlatformConfig {
             kafka: kafka_source(&args.kafka, args.listen.kafka_listen),
             data_dir: args.data.data_dir,
