@@ -277,12 +277,14 @@ impl Sink {
             let retry = match bulk::index(&self.client, &sending, self.settings.read_timeout).await
             {
                 Ok(outcomes) => {
-                    let mut retry = Vec::new();
-                    let mut indexed = 0;
+                    let (mut retry, mut indexed, mut why) = (Vec::new(), 0, String::new());
                     for (&i, outcome) in pending.iter().zip(outcomes) {
                         match outcome {
                             Outcome::Indexed => indexed += 1,
-                            Outcome::Retry(_) => retry.push(i),
+                            Outcome::Retry(reason) => {
+                                retry.push(i);
+                                why = reason;
+                            }
                             Outcome::Rejected(reason) => dead.push((docs[i].0, reason)),
                         }
                     }
@@ -294,6 +296,7 @@ impl Sink {
                         warn!(
                             documents = retry.len(),
                             of = pending.len(),
+                            reason = why,
                             "Elasticsearch could not take part of a bulk request; sending it again"
                         );
                     }

@@ -345,3 +345,47 @@ async fn a_connector_killed_mid_stream_indexes_everything_once_after_restart() {
     connector.stop().await;
     broker.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_platform_with_an_elasticsearch_url_indexes_its_rides() {
+    let dir = tempfile::tempdir().unwrap();
+    let es = StandIn::start().await.unwrap();
+    let mut config = common::config(dir.path());
+    config.connect = Some(settings(&es));
+    let platform = common::boot_with(config).await;
+    let ride = common::start_ride(&common::base_url(&platform), "2").await;
+
+    let mut positions = Vec::new();
+    for _ in 0..600 {
+        positions = es
+            .documents(TOPIC_NEW_POSITION)
+            .into_values()
+            .map(|d| d.source)
+            .filter(|p| p["rideId"] == ride.as_str())
+            .collect();
+        if positions.iter().any(|p| p["finished"] == true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, recorded) = common::http(
+        "GET",
+        &format!("{}/api/rides/{ride}", common::base_url(&platform)),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        positions.len() as u64,
+        recorded["positions"].as_u64().unwrap(),
+        "every position indexed once"
+    );
+    let commands = es.documents(TOPIC_NEW_DIRECTION);
+    assert!(
+        commands
+            .values()
+            .any(|c| c.source["rideId"] == ride.as_str()),
+        "the ride's command is indexed"
+    );
+    platform.stop().await.unwrap();
+}
