@@ -18,7 +18,7 @@ use std::{
 };
 
 use axum::extract::ws::Utf8Bytes;
-use events::{LatLng, NewPosition};
+use events::{Exposition, LatLng, Metered, NewPosition};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -70,6 +70,8 @@ pub struct Hub {
     state: Mutex<State>,
     next_id: AtomicU64,
     queue: usize,
+    /// Positions received from Kafka, for `/metrics`.
+    positions: AtomicU64,
 }
 
 impl Hub {
@@ -79,6 +81,7 @@ impl Hub {
             state: Mutex::default(),
             next_id: AtomicU64::new(1),
             queue,
+            positions: AtomicU64::new(0),
         }
     }
 
@@ -179,6 +182,7 @@ impl Hub {
 
     /// Applies a position from Kafka and fans it out.
     pub fn position(&self, event: &NewPosition) {
+        self.positions.fetch_add(1, Ordering::Relaxed);
         let ride_id = event.ride();
         let mut state = self.lock();
         if !state.rides.contains_key(ride_id) {
@@ -243,6 +247,35 @@ impl Hub {
     /// Sockets connected now.
     pub fn sockets(&self) -> usize {
         self.lock().subscribers.len()
+    }
+}
+
+impl Metered for Hub {
+    fn expose(&self, out: &mut Exposition) {
+        let (sockets, running) = {
+            let state = self.lock();
+            let running = state
+                .rides
+                .values()
+                .filter(|r| !r.view.status.is_over())
+                .count();
+            (state.subscribers.len(), running)
+        };
+        out.gauge(
+            "rota_websocket_clients",
+            "WebSocket clients connected.",
+            sockets as f64,
+        );
+        out.gauge(
+            "rota_rides_running",
+            "Rides not over yet, as this api process sees them.",
+            running as f64,
+        );
+        out.counter(
+            "rota_positions_total",
+            "Positions this api process received from Kafka.",
+            self.positions.load(Ordering::Relaxed),
+        );
     }
 }
 

@@ -48,6 +48,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// What the web map draws under the routes.
     pub map: MapConfig,
+    /// Other parts of the process whose figures `/metrics` shows (the hub's always are).
+    pub metered: Vec<Arc<dyn events::Metered>>,
 }
 
 /// The web map's base layer, served to the page at `/api/map-config`.
@@ -88,6 +90,7 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .route("/healthz", get(rest::healthz))
         .route("/readyz", get(rest::readyz))
+        .route("/metrics", get(rest::metrics))
         .route("/api/openapi.json", get(rest::openapi))
         .route("/api/map-config", get(rest::map_config))
         .route(

@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
+use events::{Exposition, Metered};
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Documents Elasticsearch acknowledged.
@@ -23,5 +25,40 @@ impl Metrics {
 
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+}
+
+impl Metered for Metrics {
+    fn expose(&self, out: &mut Exposition) {
+        let counters = [
+            (
+                "rota_connect_indexed_documents_total",
+                "Documents Elasticsearch acknowledged.",
+                &self.indexed,
+            ),
+            (
+                "rota_connect_bulk_requests_total",
+                "Bulk requests that indexed at least one document.",
+                &self.batches,
+            ),
+            (
+                "rota_connect_retries_total",
+                "Bulk requests sent again, whole or in part.",
+                &self.retries,
+            ),
+            (
+                "rota_connect_dead_letters_total",
+                "Records sent to the dead-letter topic.",
+                &self.dead_letters,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            out.counter(name, help, Self::get(counter));
+        }
+        out.gauge(
+            "rota_connect_lag_records",
+            "Records on the sink's partitions not yet committed.",
+            self.lag.load(Ordering::Relaxed) as f64,
+        );
     }
 }

@@ -88,7 +88,8 @@ impl Platform {
 
         let mut platform = Self {
             http_addr: None,
-            connect_metrics: None,
+            // Made before the api starts, which shows them on /metrics when both run here.
+            connect_metrics: config.connect.as_ref().map(|_| Arc::default()),
             kafka,
             shutdown: CancellationToken::new(),
             tasks: JoinSet::new(),
@@ -115,8 +116,7 @@ impl Platform {
         events::ensure_topics(&self.kafka, &[&settings.dead_letter_topic], partitions)
             .await
             .with_context(|| format!("creating the topic {}", settings.dead_letter_topic))?;
-        let metrics = Arc::new(connect::Metrics::default());
-        self.connect_metrics = Some(metrics.clone());
+        let metrics = self.connect_metrics.clone().unwrap_or_default();
         let (kafka, producer, shutdown) = (
             self.kafka.clone(),
             self.producer.clone(),
@@ -172,6 +172,11 @@ impl Platform {
             positions_ready: positions_ready.clone(),
             shutdown: self.shutdown.clone(),
             map: config.map.clone(),
+            metered: self
+                .connect_metrics
+                .iter()
+                .map(|m| m.clone() as Arc<dyn events::Metered>)
+                .collect(),
         });
 
         let shutdown = self.shutdown.clone();

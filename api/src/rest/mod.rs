@@ -72,6 +72,23 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// Prometheus figures of this process: the hub's and those of the other parts running in it.
+pub async fn metrics(State(state): State<SharedState>) -> Response {
+    let mut out = events::Exposition::default();
+    events::Metered::expose(state.hub.as_ref(), &mut out);
+    for part in &state.metered {
+        part.expose(&mut out);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out.finish(),
+    )
+        .into_response()
+}
+
 /// `?limit=&cursor=` of a listing.
 #[derive(Debug, Deserialize)]
 pub struct PageQuery {
