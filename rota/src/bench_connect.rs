@@ -19,21 +19,17 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     bench::proc_status,
     cli::BenchConnectArgs,
-    platform::{KafkaSource, Platform, PlatformConfig},
+    platform::{Platform, PlatformConfig},
 };
 
 pub async fn run(args: BenchConnectArgs) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let broker = Platform::start(PlatformConfig {
-        kafka: KafkaSource::BuiltIn {
-            listen: "127.0.0.1:0".parse()?,
-        },
-        data_dir: dir.path().to_owned(),
-        partitions: events::DEFAULT_PARTITIONS,
-        api: None,
-        simulator: None,
-        connect: None,
-    })
+    let listen = "127.0.0.1:0".parse()?;
+    let broker = Platform::start(PlatformConfig::broker(
+        listen,
+        dir.path().to_owned(),
+        events::DEFAULT_PARTITIONS,
+    ))
     .await?;
     let es = StandIn::start().await?;
     let mut sink = tokio::process::Command::new(std::env::current_exe()?)

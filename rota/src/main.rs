@@ -21,16 +21,11 @@ async fn main() -> Result<()> {
             simulator: Some(simulator_config(args.sim)?),
             connect: args.connect.settings(),
         },
-        Command::Broker(args) => PlatformConfig {
-            kafka: KafkaSource::BuiltIn {
-                listen: args.listen.kafka_listen,
-            },
-            data_dir: args.data.data_dir,
-            partitions: args.partitions,
-            api: None,
-            simulator: None,
-            connect: None,
-        },
+        Command::Broker(args) => PlatformConfig::broker(
+            args.listen.kafka_listen,
+            args.data.data_dir,
+            args.partitions,
+        ),
         Command::Simulator(args) => PlatformConfig {
             kafka: KafkaSource::External {
                 brokers: args.kafka_brokers,

@@ -59,6 +59,20 @@ pub struct PlatformConfig {
     pub connect: Option<connect::SinkSettings>,
 }
 
+impl PlatformConfig {
+    /// Only the built-in broker, listening on `listen`, its log in `data_dir`.
+    pub fn broker(listen: SocketAddr, data_dir: PathBuf, partitions: i32) -> Self {
+        Self {
+            kafka: KafkaSource::BuiltIn { listen },
+            data_dir,
+            partitions,
+            api: None,
+            simulator: None,
+            connect: None,
+        }
+    }
+}
+
 /// The running parts.
 pub struct Platform {
     /// Where the HTTP server listens, if the api runs.

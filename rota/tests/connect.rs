@@ -25,16 +25,12 @@ use serde_json::{Value, json};
 
 /// Only the built-in broker.
 async fn broker(dir: &std::path::Path) -> Platform {
-    Platform::start(PlatformConfig {
-        kafka: KafkaSource::BuiltIn {
-            listen: "127.0.0.1:0".parse().unwrap(),
-        },
-        data_dir: dir.to_owned(),
-        partitions: TEST_PARTITIONS,
-        api: None,
-        simulator: None,
-        connect: None,
-    })
+    let listen = "127.0.0.1:0".parse().unwrap();
+    Platform::start(PlatformConfig::broker(
+        listen,
+        dir.to_owned(),
+        TEST_PARTITIONS,
+    ))
     .await
     .unwrap()
 }
