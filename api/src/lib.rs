@@ -6,7 +6,9 @@
 //! every position into the store, off the live path.
 
 mod error;
+mod http_metrics;
 pub mod hub;
+pub mod ops;
 mod positions;
 pub mod recorder;
 mod rest;
@@ -23,11 +25,12 @@ use std::{
     time::Duration,
 };
 
-use axum::{Router, routing::get};
+use axum::{Router, middleware, routing::get};
 use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
+pub use http_metrics::HttpMetrics;
 pub use positions::consume_positions;
 pub use recorder::{BatchLimits, record_positions};
 
@@ -48,7 +51,10 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// What the web map draws under the routes.
     pub map: MapConfig,
-    /// Other parts of the process whose figures `/metrics` shows (the hub's always are).
+    /// Request latencies, recorded by [`router`]'s middleware.
+    pub http: Arc<HttpMetrics>,
+    /// Other parts of the process whose figures `/metrics` shows (the hub's and `http`'s always
+    /// are).
     pub metered: Vec<Arc<dyn events::Metered>>,
 }
 
@@ -88,7 +94,7 @@ pub type SharedState = Arc<AppState>;
 /// The whole HTTP surface: REST under `/api`, the WebSocket at `/ws`, probes, and the web map.
 pub fn router(state: SharedState) -> Router {
     Router::new()
-        .route("/healthz", get(rest::healthz))
+        .route("/healthz", get(ops::healthz))
         .route("/readyz", get(rest::readyz))
         .route("/metrics", get(rest::metrics))
         .route("/api/openapi.json", get(rest::openapi))
@@ -110,6 +116,10 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/ws", get(ws::upgrade))
         .fallback(rest::web_asset)
+        .layer(middleware::from_fn_with_state(
+            state.http.clone(),
+            http_metrics::track,
+        ))
         .with_state(state)
 }
 

@@ -1,8 +1,8 @@
 //! What the sink has done so far, shared with whoever reports it.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use events::{Exposition, Metered};
+use events::{Exposition, LagContext, Metered};
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -15,7 +15,9 @@ pub struct Metrics {
     /// Records sent to the dead-letter topic.
     pub dead_letters: AtomicU64,
     /// Records on the consumed partitions not yet committed (librdkafka's statistics, every 5 s).
-    pub lag: AtomicI64,
+    pub lag: LagContext,
+    /// Set once the templates are installed and the consumer subscribed: `/readyz` waits for it.
+    pub consuming: AtomicBool,
 }
 
 impl Metrics {
@@ -58,7 +60,7 @@ impl Metered for Metrics {
         out.gauge(
             "rota_connect_lag_records",
             "Records on the sink's partitions not yet committed.",
-            self.lag.load(Ordering::Relaxed) as f64,
+            self.lag.get() as f64,
         );
     }
 }

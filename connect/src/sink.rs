@@ -7,21 +7,17 @@
 //! back-off and pauses its partitions: nothing more is fetched, so memory stays bounded by one batch
 //! and librdkafka's queue (`queued.max.messages.kbytes`).
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, atomic::Ordering},
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use elasticsearch::{
     Elasticsearch,
     auth::Credentials,
     http::transport::{BuildError, SingleNodeConnectionPool, TransportBuilder},
 };
-use events::KafkaConfig;
+use events::{KafkaConfig, LagContext};
 use rdkafka::{
-    ClientContext, Message, Offset, Statistics, TopicPartitionList,
-    consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer},
+    Message, Offset, TopicPartitionList,
+    consumer::{CommitMode, Consumer, StreamConsumer},
     error::KafkaError,
     message::OwnedMessage,
     producer::FutureProducer,
@@ -62,13 +58,17 @@ pub async fn run(
     if !installed {
         return Ok(());
     }
-    let consumer: StreamConsumer<LagContext> = kafka
-        .group_member(CONNECT_GROUP)
-        .set("queued.max.messages.kbytes", "16384")
-        .set("fetch.wait.max.ms", "100")
-        .set("statistics.interval.ms", "5000")
-        .create_with_context(LagContext(metrics.clone()))?;
+    let consumer: StreamConsumer<LagContext> = LagContext::configure(
+        kafka
+            .group_member(CONNECT_GROUP)
+            .set("queued.max.messages.kbytes", "16384")
+            .set("fetch.wait.max.ms", "100"),
+    )
+    .create_with_context(metrics.lag.clone())?;
     consumer.subscribe(&settings.topics())?;
+    metrics
+        .consuming
+        .store(true, std::sync::atomic::Ordering::Release);
     info!(
         group = CONNECT_GROUP,
         topics = ?settings.topics(),
@@ -198,24 +198,6 @@ struct Sink {
     /// Records that arrived while the partitions were paused; they start the next batch.
     carried: Vec<OwnedMessage>,
 }
-
-/// Reads the group's lag (records not yet committed) from librdkafka's statistics.
-struct LagContext(Arc<Metrics>);
-
-impl ClientContext for LagContext {
-    fn stats(&self, statistics: Statistics) {
-        let lag: i64 = statistics
-            .topics
-            .values()
-            .flat_map(|topic| topic.partitions.values())
-            .filter(|p| p.partition >= 0 && p.consumer_lag > 0)
-            .map(|p| p.consumer_lag)
-            .sum();
-        self.0.lag.store(lag, Ordering::Relaxed);
-    }
-}
-
-impl ConsumerContext for LagContext {}
 
 /// The sink was asked to stop in the middle of something.
 struct Stopped;
@@ -390,7 +372,7 @@ impl Sink {
             batches = Metrics::get(&m.batches),
             retries = Metrics::get(&m.retries),
             dead_letters = Metrics::get(&m.dead_letters),
-            lag = m.lag.load(Ordering::Relaxed),
+            lag = m.lag.get(),
             "connect"
         );
     }

@@ -1,12 +1,19 @@
 //! Kafka client setup shared by every part, so the code that talks to the built-in broker is exactly
 //! the code that talks to Apache Kafka.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
+};
 
 use rdkafka::{
-    ClientConfig,
+    ClientConfig, ClientContext, Statistics,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
+    consumer::ConsumerContext,
     error::KafkaError,
     producer::FutureProducer,
     types::RDKafkaErrorCode,
@@ -84,6 +91,40 @@ impl KafkaConfig {
             .create()
     }
 }
+
+/// A consumer context that keeps the consumer's lag: records on its partitions past its committed
+/// offsets, from librdkafka's statistics, which come every [`LagContext::STATS_INTERVAL_MS`] once
+/// the consumer is created with [`LagContext::configure`].
+#[derive(Clone, Debug, Default)]
+pub struct LagContext(pub Arc<AtomicI64>);
+
+impl LagContext {
+    pub const STATS_INTERVAL_MS: &str = "5000";
+
+    /// Asks for the statistics this context reads.
+    pub fn configure(config: &mut ClientConfig) -> &mut ClientConfig {
+        config.set("statistics.interval.ms", Self::STATS_INTERVAL_MS)
+    }
+
+    pub fn get(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl ClientContext for LagContext {
+    fn stats(&self, statistics: Statistics) {
+        let lag: i64 = statistics
+            .topics
+            .values()
+            .flat_map(|topic| topic.partitions.values())
+            .filter(|p| p.partition >= 0 && p.consumer_lag > 0)
+            .map(|p| p.consumer_lag)
+            .sum();
+        self.0.store(lag, Ordering::Relaxed);
+    }
+}
+
+impl ConsumerContext for LagContext {}
 
 /// Closes a consumer off the async threads. Closing leaves the group and waits for the broker's
 /// answer; a built-in broker on the same runtime needs those threads to give it, so dropping a

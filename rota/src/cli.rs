@@ -37,6 +37,9 @@ pub enum Command {
     /// Publishes positions at a fixed rate through `rota connect` into an Elasticsearch stand-in
     /// and prints the sink's throughput, lag, memory and CPU.
     BenchConnect(BenchConnectArgs),
+    /// Asks this machine's Rota process whether it is ready (`GET /readyz` on ROTA_HTTP_ADDR's
+    /// port); exits 0 if so. For container healthchecks: the image carries no curl.
+    Healthcheck(HealthcheckArgs),
 }
 
 #[derive(Clone, Debug, Args)]
@@ -64,6 +67,25 @@ impl HttpArgs {
             tiles_attribution: self.map_tiles_attribution.clone(),
         }
     }
+}
+
+/// The simulator's and the sink's own listener, for probes and Prometheus.
+#[derive(Clone, Debug, Args)]
+pub struct OpsArgs {
+    /// Serve /healthz, /readyz and /metrics here (e.g. 0.0.0.0:8080); none when unset.
+    #[arg(long = "http", env = "ROTA_HTTP_ADDR")]
+    pub http: Option<SocketAddr>,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The listener to ask; an unspecified address (0.0.0.0) is asked on loopback.
+    #[arg(
+        long = "http",
+        env = "ROTA_HTTP_ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub http: SocketAddr,
 }
 
 #[derive(Clone, Debug, Args)]
@@ -197,6 +219,8 @@ pub struct ConnectCommandArgs {
     pub kafka_brokers: String,
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub ops: OpsArgs,
 }
 
 #[derive(Clone, Debug, Args)]
@@ -235,6 +259,8 @@ pub struct SimulatorArgs {
     pub kafka_brokers: String,
     #[command(flatten)]
     pub sim: SimArgs,
+    #[command(flatten)]
+    pub ops: OpsArgs,
 }
 
 #[derive(Clone, Debug, Args)]

@@ -5,5 +5,6 @@ pub mod bench;
 pub mod bench_connect;
 pub mod broker;
 pub mod cli;
+pub mod healthcheck;
 pub mod platform;
 pub mod telemetry;

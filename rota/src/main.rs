@@ -10,9 +10,11 @@ use tokio::signal::unix::{SignalKind, signal};
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     rota::telemetry::init();
+    let mut ops = None;
     let config = match cli.command.unwrap_or_else(|| Command::Up(Box::new(cli.up))) {
         Command::Bench(args) => return rota::bench::run(args).await,
         Command::BenchConnect(args) => return rota::bench_connect::run(args).await,
+        Command::Healthcheck(args) => return rota::healthcheck::run(args.http).await,
         Command::Up(args) => PlatformConfig {
             kafka: kafka_source(&args.kafka, args.listen.kafka_listen),
             data_dir: args.data.data_dir,
@@ -26,16 +28,19 @@ async fn main() -> Result<()> {
             args.data.data_dir,
             args.partitions,
         ),
-        Command::Simulator(args) => PlatformConfig {
-            kafka: KafkaSource::External {
-                brokers: args.kafka_brokers,
-            },
-            data_dir: ".".into(), // unused: no broker, no store
-            partitions: events::DEFAULT_PARTITIONS,
-            api: None,
-            simulator: Some(simulator_config(args.sim)?),
-            connect: None,
-        },
+        Command::Simulator(args) => {
+            ops = args.ops.http;
+            PlatformConfig {
+                kafka: KafkaSource::External {
+                    brokers: args.kafka_brokers,
+                },
+                data_dir: ".".into(), // unused: no broker, no store
+                partitions: events::DEFAULT_PARTITIONS,
+                api: None,
+                simulator: Some(simulator_config(args.sim)?),
+                connect: None,
+            }
+        }
         Command::Api(args) => PlatformConfig {
             kafka: KafkaSource::External {
                 brokers: args.kafka_brokers,
@@ -46,20 +51,26 @@ async fn main() -> Result<()> {
             simulator: None,
             connect: None,
         },
-        Command::Connect(args) => PlatformConfig {
-            kafka: KafkaSource::External {
-                brokers: args.kafka_brokers,
-            },
-            data_dir: ".".into(), // unused: no broker, no store
-            partitions: events::DEFAULT_PARTITIONS,
-            api: None,
-            simulator: None,
-            connect: Some(args.connect.settings().ok_or_else(|| {
-                anyhow::anyhow!("rota connect needs --elasticsearch-url (ELASTICSEARCH_URL)")
-            })?),
-        },
+        Command::Connect(args) => {
+            ops = args.ops.http;
+            PlatformConfig {
+                kafka: KafkaSource::External {
+                    brokers: args.kafka_brokers,
+                },
+                data_dir: ".".into(), // unused: no broker, no store
+                partitions: events::DEFAULT_PARTITIONS,
+                api: None,
+                simulator: None,
+                connect: Some(args.connect.settings().ok_or_else(|| {
+                    anyhow::anyhow!("rota connect needs --elasticsearch-url (ELASTICSEARCH_URL)")
+                })?),
+            }
+        }
     };
     let mut platform = Platform::start(config).await?;
+    if let Some(addr) = ops {
+        platform.serve_ops(addr).await?;
+    }
     let mut terminate = signal(SignalKind::terminate())?;
     let failure = tokio::select! {
         _ = tokio::signal::ctrl_c() => None,

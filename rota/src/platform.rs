@@ -4,7 +4,10 @@
 use std::{
     net::SocketAddr,
     path::PathBuf,
-    sync::{Arc, atomic::AtomicBool},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -79,6 +82,8 @@ pub struct Platform {
     pub http_addr: Option<SocketAddr>,
     /// What the Elasticsearch sink has done, if it runs.
     pub connect_metrics: Option<Arc<connect::Metrics>>,
+    /// What the simulator has done, if it runs.
+    pub simulator_metrics: Option<Arc<simulator::Metrics>>,
     pub kafka: KafkaConfig,
     shutdown: CancellationToken,
     tasks: JoinSet<(&'static str, Result<()>)>,
@@ -102,8 +107,9 @@ impl Platform {
 
         let mut platform = Self {
             http_addr: None,
-            // Made before the api starts, which shows them on /metrics when both run here.
+            // Made before the api starts, which shows them on /metrics when they run here.
             connect_metrics: config.connect.as_ref().map(|_| Arc::default()),
+            simulator_metrics: config.simulator.as_ref().map(|_| Arc::default()),
             kafka,
             shutdown: CancellationToken::new(),
             tasks: JoinSet::new(),
@@ -151,10 +157,11 @@ impl Platform {
             routes_dir: sim.routes_dir,
         };
         let (producer, shutdown) = (self.producer.clone(), self.shutdown.clone());
+        let metrics = self.simulator_metrics.clone().unwrap_or_default();
         self.tasks.spawn(async move {
             (
                 "simulator",
-                simulator::run(config, producer, shutdown)
+                simulator::run(config, producer, metrics, shutdown)
                     .await
                     .map_err(Into::into),
             )
@@ -186,11 +193,8 @@ impl Platform {
             positions_ready: positions_ready.clone(),
             shutdown: self.shutdown.clone(),
             map: config.map.clone(),
-            metered: self
-                .connect_metrics
-                .iter()
-                .map(|m| m.clone() as Arc<dyn events::Metered>)
-                .collect(),
+            http: Arc::default(),
+            metered: self.metered(),
         });
 
         let shutdown = self.shutdown.clone();
@@ -215,21 +219,60 @@ impl Platform {
             ("position recorder", result.map_err(Into::into))
         });
 
-        let listener = tokio::net::TcpListener::bind(config.http)
+        let addr = self.serve_http(config.http, api::router(state)).await?;
+        info!("web map at http://{addr}");
+        Ok(())
+    }
+
+    /// The figures of the parts running here, for `/metrics`.
+    fn metered(&self) -> Vec<Arc<dyn events::Metered>> {
+        let simulator = self.simulator_metrics.iter().map(|m| m.clone() as _);
+        let connect = self.connect_metrics.iter().map(|m| m.clone() as _);
+        simulator.chain(connect).collect()
+    }
+
+    /// Serves `/healthz`, `/readyz` and `/metrics` on `addr`, for a process without the api (whose
+    /// listener serves them already).
+    pub async fn serve_ops(&mut self, addr: SocketAddr) -> Result<SocketAddr> {
+        let mut checks = Vec::new();
+        if let Some(metrics) = self.connect_metrics.clone() {
+            checks.push(api::ops::ReadyCheck {
+                name: "elasticsearch sink",
+                check: Box::new(move || {
+                    if metrics.consuming.load(Ordering::Acquire) {
+                        Ok(())
+                    } else {
+                        Err("installing index templates".to_owned())
+                    }
+                }),
+            });
+        }
+        let ops = api::ops::Ops {
+            producer: self.producer.clone(),
+            checks,
+            metered: self.metered(),
+        };
+        let addr = self
+            .serve_http(addr, api::ops::router(Arc::new(ops)))
+            .await?;
+        info!("probes and metrics at http://{addr}");
+        Ok(addr)
+    }
+
+    async fn serve_http(&mut self, addr: SocketAddr, app: axum::Router) -> Result<SocketAddr> {
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .with_context(|| format!("HTTP listener {} is not free", config.http))?;
+            .with_context(|| format!("HTTP listener {addr} is not free"))?;
         let addr = listener.local_addr()?;
         let shutdown = self.shutdown.clone();
         self.tasks.spawn(async move {
-            let app = api::router(state);
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async move { shutdown.cancelled().await })
                 .await;
             ("http server", served.map_err(Into::into))
         });
-        info!("web map at http://{addr}");
         self.http_addr = Some(addr);
-        Ok(())
+        Ok(addr)
     }
 
     /// Resolves when a part stops by itself (an error, since parts run until shutdown).

@@ -5,14 +5,20 @@
 //! Many rides run at once, each its own task, all on the process's one shared producer. A ride awaits
 //! each delivery before its next tick, so its positions stay in order even across retries.
 
+mod metrics;
 pub mod motion;
 mod offsets;
 mod ride;
 pub mod route;
 
-use std::{collections::HashMap, path::PathBuf, time::Duration};
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
-use events::{LatLng, NewDirection, TOPIC_NEW_DIRECTION};
+use events::{LagContext, LatLng, NewDirection, TOPIC_NEW_DIRECTION};
 use rdkafka::{
     Message, TopicPartitionList,
     consumer::{CommitMode, Consumer, StreamConsumer},
@@ -23,6 +29,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+pub use metrics::Metrics;
 pub use ride::RideError;
 
 /// City speed the reference system's users expect to watch.
@@ -56,14 +63,18 @@ pub enum Error {
 pub async fn run(
     config: Config,
     producer: FutureProducer,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let consumer: StreamConsumer = config
-        .kafka
-        .group_member("simulator")
-        // A ride should start promptly; the built-in broker holds a waiting fetch for its full wait.
-        .set("fetch.wait.max.ms", "50")
-        .create()?;
+    let consumer: StreamConsumer<LagContext> = LagContext::configure(
+        config
+            .kafka
+            .group_member("simulator")
+            // A ride should start promptly; the built-in broker holds a waiting fetch for its full
+            // wait.
+            .set("fetch.wait.max.ms", "50"),
+    )
+    .create_with_context(metrics.lag.clone())?;
     consumer.subscribe(&[TOPIC_NEW_DIRECTION])?;
     info!(
         speed_kmh = config.speed_kmh,
@@ -76,6 +87,9 @@ pub async fn run(
     // Running rides by id, for cancel commands.
     let mut running: HashMap<String, CancellationToken> = HashMap::new();
     loop {
+        metrics
+            .rides_running
+            .store(rides.len() as u64, Ordering::Relaxed);
         let (partition, offset) = tokio::select! {
             _ = shutdown.cancelled() => break,
             Some(done) = rides.join_next() => match done {
@@ -108,9 +122,10 @@ pub async fn run(
                         let ride_id = ride.id().to_owned();
                         running.insert(ride_id.clone(), cancel.clone());
                         tracker.start(partition, offset);
-                        let producer = producer.clone();
+                        let (producer, metrics) = (producer.clone(), metrics.clone());
+                        metrics.rides_started.fetch_add(1, Ordering::Relaxed);
                         rides.spawn(async move {
-                            drive_until_done(*ride, &producer, &cancel).await;
+                            drive_until_done(*ride, &producer, &metrics, &cancel).await;
                             (partition, offset, ride_id)
                         });
                         continue;
@@ -144,7 +159,7 @@ pub async fn run(
     Ok(())
 }
 
-fn commit(consumer: &StreamConsumer, partition: i32, next: i64) {
+fn commit(consumer: &StreamConsumer<LagContext>, partition: i32, next: i64) {
     let mut list = TopicPartitionList::new();
     if let Err(e) = list
         .add_partition_offset(
@@ -200,9 +215,18 @@ fn read_command(config: &Config, message: &impl Message) -> Result<Command, Stri
 /// Drives a ride to its end (or its cancellation). Positions that could not be published (the
 /// broker gone for longer than the producer's message timeout) must not leave a ride half-driven:
 /// it is driven again from its start, as a restarted simulator would.
-async fn drive_until_done(ride: ride::Ride, producer: &FutureProducer, cancel: &CancellationToken) {
+async fn drive_until_done(
+    ride: ride::Ride,
+    producer: &FutureProducer,
+    metrics: &Metrics,
+    cancel: &CancellationToken,
+) {
     let mut delay = RETRY_FIRST;
-    while let Err(e) = ride.clone().drive(producer, cancel).await {
+    while let Err(e) = ride
+        .clone()
+        .drive(producer, &metrics.positions_published, cancel)
+        .await
+    {
         error!(error = %e, retry_in_ms = delay.as_millis() as u64, "ride stopped early; driving it again from its start");
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(RETRY_MAX);

@@ -1,6 +1,9 @@
 //! One ride: samples the drive every tick and publishes each position, keyed by ride id.
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 use events::{LatLng, NewDirection, NewPosition, RideStatus, TOPIC_NEW_POSITION};
 use rdkafka::{
@@ -60,6 +63,7 @@ impl Ride {
     pub(crate) async fn drive(
         self,
         producer: &FutureProducer,
+        published: &AtomicU64,
         cancel: &CancellationToken,
     ) -> Result<(), RideError> {
         let Ride {
@@ -102,7 +106,9 @@ impl Ride {
                 producer
                     .send(record, Timeout::Never)
                     .await
-                    .map(drop)
+                    .map(|_| {
+                        published.fetch_add(1, Ordering::Relaxed);
+                    })
                     .map_err(|(source, _)| RideError {
                         ride_id,
                         seq,

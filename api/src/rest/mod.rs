@@ -1,7 +1,5 @@
 //! REST handlers, probes and the web map's files.
 
-use std::time::Duration;
-
 mod rides;
 mod routes;
 
@@ -14,34 +12,19 @@ use axum::{
     http::{StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
-use events::TOPIC_NEW_DIRECTION;
-use rdkafka::producer::Producer;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
     SharedState,
     error::ApiError,
+    ops,
     store::{Page, PageRequest},
 };
 
-/// The process is alive.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
-}
-
 /// The process can serve: the broker answers, the store answers, and positions are flowing in.
 pub async fn readyz(State(state): State<SharedState>) -> Response {
-    let producer = state.producer.clone();
-    let broker = tokio::task::spawn_blocking(move || {
-        producer
-            .client()
-            .fetch_metadata(Some(TOPIC_NEW_DIRECTION), Duration::from_secs(2))
-            .map(drop)
-    })
-    .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r.map_err(|e| e.to_string()));
+    let broker = ops::broker_answers(&state.producer).await;
     let store = state.store.ping().await.map_err(|e| e.to_string());
     let store = store.and_then(|()| {
         if state.store_prepared() {
@@ -55,38 +38,19 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
     } else {
         Err("not assigned yet".to_owned())
     };
-    let check = |r: &Result<(), String>| match r {
-        Ok(()) => json!("ok"),
-        Err(e) => json!(e),
-    };
-    let ready = broker.is_ok() && store.is_ok() && positions.is_ok();
-    let body = json!({
-        "status": if ready { "ready" } else { "not ready" },
-        "checks": {"broker": check(&broker), "store": check(&store), "positions": check(&positions)},
-    });
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(body)).into_response()
+    ops::readiness(&[
+        ("broker", broker),
+        ("store", store),
+        ("positions", positions),
+    ])
 }
 
-/// Prometheus figures of this process: the hub's and those of the other parts running in it.
+/// Prometheus figures of this process: the hub's, the HTTP latencies, and those of the other parts
+/// running in it.
 pub async fn metrics(State(state): State<SharedState>) -> Response {
-    let mut out = events::Exposition::default();
-    events::Metered::expose(state.hub.as_ref(), &mut out);
-    for part in &state.metered {
-        part.expose(&mut out);
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out.finish(),
-    )
-        .into_response()
+    let own: [&dyn events::Metered; 2] = [state.hub.as_ref(), state.http.as_ref()];
+    let others = state.metered.iter().map(|part| part.as_ref());
+    ops::metrics_page(own.into_iter().chain(others))
 }
 
 /// `?limit=&cursor=` of a listing.

@@ -1,0 +1,99 @@
+//! The probe and metrics endpoints every Rota process serves: `/healthz` (alive), `/readyz` (can do
+//! its job, with the failing checks named) and `/metrics` (Prometheus). The api serves them next to
+//! its REST routes; the simulator and the sink serve them alone with [`router`].
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use events::{Metered, TOPIC_NEW_DIRECTION};
+use rdkafka::producer::{FutureProducer, Producer};
+use serde_json::{Value, json};
+
+/// One readiness check: `Ok` or what is missing.
+pub type Check = Result<(), String>;
+
+/// A readiness check a part of the process contributes, named on `/readyz`.
+pub struct ReadyCheck {
+    pub name: &'static str,
+    pub check: Box<dyn Fn() -> Check + Send + Sync>,
+}
+
+/// What a process without the api shows on its ops endpoints.
+pub struct Ops {
+    /// The process's producer: `/readyz` asks it whether the broker answers.
+    pub producer: FutureProducer,
+    pub checks: Vec<ReadyCheck>,
+    pub metered: Vec<Arc<dyn Metered>>,
+}
+
+/// `/healthz`, `/readyz` and `/metrics` alone.
+pub fn router(ops: Arc<Ops>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(ops_readyz))
+        .route("/metrics", get(ops_metrics))
+        .with_state(ops)
+}
+
+/// The process is alive.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Whether the broker answers a metadata request within 2 s.
+pub async fn broker_answers(producer: &FutureProducer) -> Check {
+    let producer = producer.clone();
+    tokio::task::spawn_blocking(move || {
+        producer
+            .client()
+            .fetch_metadata(Some(TOPIC_NEW_DIRECTION), Duration::from_secs(2))
+            .map(drop)
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r.map_err(|e| e.to_string()))
+}
+
+/// 200 when every check passed, else 503; the body names each check's result.
+pub fn readiness(checks: &[(&str, Check)]) -> Response {
+    let ready = checks.iter().all(|(_, result)| result.is_ok());
+    let checks: serde_json::Map<String, Value> = checks
+        .iter()
+        .map(|(name, result)| {
+            let value = match result {
+                Ok(()) => json!("ok"),
+                Err(e) => json!(e),
+            };
+            ((*name).to_owned(), value)
+        })
+        .collect();
+    let body = json!({"status": if ready { "ready" } else { "not ready" }, "checks": checks});
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// The Prometheus page of these parts.
+pub fn metrics_page<'a>(parts: impl IntoIterator<Item = &'a dyn Metered>) -> Response {
+    let page = events::render(parts);
+    ([(header::CONTENT_TYPE, events::CONTENT_TYPE)], page).into_response()
+}
+
+async fn ops_readyz(State(ops): State<Arc<Ops>>) -> Response {
+    let mut checks = vec![("broker", broker_answers(&ops.producer).await)];
+    checks.extend(ops.checks.iter().map(|c| (c.name, (c.check)())));
+    readiness(&checks)
+}
+
+async fn ops_metrics(State(ops): State<Arc<Ops>>) -> Response {
+    metrics_page(ops.metered.iter().map(|part| part.as_ref()))
+}

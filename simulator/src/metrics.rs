@@ -1,0 +1,42 @@
+//! What the simulator has done so far, for `/metrics`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use events::{Exposition, LagContext, Metered};
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Rides being driven now.
+    pub rides_running: AtomicU64,
+    /// Rides started since the process started (a ride driven again after a failure counts once).
+    pub rides_started: AtomicU64,
+    /// Positions the broker acknowledged.
+    pub positions_published: AtomicU64,
+    /// Commands not yet committed: queued ones and those of running rides (committed when done).
+    pub lag: LagContext,
+}
+
+impl Metered for Metrics {
+    fn expose(&self, out: &mut Exposition) {
+        out.gauge(
+            "rota_simulator_rides_running",
+            "Rides this simulator is driving now.",
+            self.rides_running.load(Ordering::Relaxed) as f64,
+        );
+        out.counter(
+            "rota_simulator_rides_started_total",
+            "Rides this simulator started.",
+            self.rides_started.load(Ordering::Relaxed),
+        );
+        out.counter(
+            "rota_simulator_positions_published_total",
+            "Positions this simulator published and the broker acknowledged.",
+            self.positions_published.load(Ordering::Relaxed),
+        );
+        out.gauge(
+            "rota_simulator_lag_records",
+            "Ride commands not yet committed: queued, or their ride still driving.",
+            self.lag.get() as f64,
+        );
+    }
+}
