@@ -386,7 +386,7 @@ async fn the_whole_platform_with_an_elasticsearch_url_indexes_its_rides() {
 
     // /metrics shows the api's figures and the sink's, as Prometheus reads them.
     let _watcher = common::Ws::connect(&platform).await;
-    let metrics = scrape(&common::base_url(&platform)).await;
+    let metrics = common::scrape(&common::base_url(&platform)).await;
     assert!(
         metrics["rota_positions_total"] >= positions.len() as f64,
         "{metrics:?}"
@@ -399,31 +399,12 @@ async fn the_whole_platform_with_an_elasticsearch_url_indexes_its_rides() {
     assert_eq!(metrics["rota_connect_dead_letters_total"], 0.0);
     assert_eq!(metrics["rota_rides_running"], 0.0);
     assert_eq!(metrics["rota_websocket_clients"], 1.0);
+    assert_eq!(
+        metrics["rota_simulator_rides_started_total"], 1.0,
+        "one page for every part"
+    );
     for series in ["rota_connect_retries_total", "rota_connect_lag_records"] {
         assert!(metrics.contains_key(series), "{series}");
     }
     platform.stop().await.unwrap();
-}
-
-/// `/metrics` as series name -> value, checking each series has its HELP and TYPE lines.
-async fn scrape(base: &str) -> BTreeMap<String, f64> {
-    let (status, body) = common::http("GET", &format!("{base}/metrics"), None)
-        .await
-        .unwrap();
-    assert_eq!(status, 200);
-    let text = body.as_str().unwrap().to_owned();
-    let mut series = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let (name, value) = line.split_once(' ').unwrap();
-        assert!(
-            text.contains(&format!("# TYPE {name} ")),
-            "{name} has a TYPE"
-        );
-        assert!(
-            text.contains(&format!("# HELP {name} ")),
-            "{name} has a HELP"
-        );
-        series.insert(name.to_owned(), value.parse().unwrap());
-    }
-    series
 }

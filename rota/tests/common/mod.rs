@@ -374,3 +374,37 @@ pub fn python() -> PathBuf {
         "python3".into()
     }
 }
+
+/// `GET /metrics` as series -> value, where a series is its name with its labels as written
+/// (`rota_x{a="b"}`). Checks that every series belongs to a family with HELP and TYPE lines.
+pub async fn scrape(base: &str) -> std::collections::BTreeMap<String, f64> {
+    let (status, body) = http("GET", &format!("{base}/metrics"), None).await.unwrap();
+    assert_eq!(status, 200);
+    let text = body.as_str().unwrap().to_owned();
+    let mut series = std::collections::BTreeMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (name, value) = line.rsplit_once(' ').unwrap();
+        let family = metric_family(name);
+        for header in ["HELP", "TYPE"] {
+            assert!(
+                text.contains(&format!("# {header} {family} ")),
+                "{name} has a {header} line"
+            );
+        }
+        series.insert(name.to_owned(), value.parse().unwrap());
+    }
+    series
+}
+
+/// The family a series belongs to: its name without labels, and without a histogram's
+/// `_bucket`, `_sum` or `_count`.
+pub fn metric_family(series: &str) -> &str {
+    let name = series.split('{').next().unwrap();
+    if !name.ends_with("_seconds_bucket")
+        && !name.ends_with("_seconds_sum")
+        && !name.ends_with("_seconds_count")
+    {
+        return name;
+    }
+    name.rsplit_once('_').map_or(name, |(family, _)| family)
+}

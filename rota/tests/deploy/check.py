@@ -1,0 +1,414 @@
+"""Static checks of the deployment files, run by rota/tests/deploy.rs with the test virtualenv's
+Python (PyYAML, kubernetes-validate, check-jsonschema and kubectl's kustomize; scripts/test-setup).
+
+    check.py compose ROTA_BINARY      docker-compose.yml, .env.example, Dockerfile, Prometheus
+    check.py kubernetes ROTA_BINARY   infra/k8s overlays: render, validate, cross-references
+    check.py istio                    infra/istio against the rendered Services and workloads
+    check.py grafana METRICS_FILE     infra/grafana's dashboard uses only exported metric names
+
+Each prints what it checked and exits non-zero with every problem found.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+BIN = Path(sys.executable).parent
+PROBLEMS = []
+
+# Environment variables a Rota process reads that are not flags: librdkafka pass-through (any
+# KAFKA_* but KAFKA_BROKERS, which is a flag) and the log filter.
+NOT_FLAGS = re.compile(r"^(KAFKA_(?!BROKERS$)[A-Z_]+|RUST_LOG)$")
+ROTA_SERVICES = {"api", "simulator", "connect"}
+TOPICS = {"route.new-direction", "route.new-position", "route.dlq"}
+
+
+def problem(message):
+    PROBLEMS.append(message)
+
+
+def load_all(path):
+    with open(path) as f:
+        return [doc for doc in yaml.safe_load_all(f) if doc is not None]
+
+
+def flag_envs(rota, subcommand):
+    """The environment variables `rota SUBCOMMAND` reads, from its --help."""
+    out = subprocess.run([rota, subcommand, "--help"], capture_output=True, text=True, check=True)
+    return set(re.findall(r"\[env: ([A-Z0-9_]+)", out.stdout))
+
+
+def check_env(where, rota, subcommand, names, helpers=()):
+    known = flag_envs(rota, subcommand)
+    for name in names:
+        if name not in known and not NOT_FLAGS.match(name) and name not in helpers:
+            problem(f"{where}: {name} is not a flag of `rota {subcommand}` (it reads {sorted(known)})")
+
+
+def port_of(addr):
+    return int(str(addr).rsplit(":", 1)[1])
+
+
+# --- compose -----------------------------------------------------------------------------------
+
+
+def compose(rota):
+    path = ROOT / "docker-compose.yml"
+    run([BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(path)])
+    doc = yaml.safe_load(path.read_text())
+    services = doc["services"]
+    env_example = (ROOT / ".env.example").read_text()
+    readme = (ROOT / "README.md").read_text()
+
+    for var in sorted(set(re.findall(r"\$\{([A-Z0-9_]+)", path.read_text()))):
+        if not re.search(rf"^#? ?{var}=", env_example, re.M):
+            problem(f"docker-compose.yml uses ${{{var}}}, which .env.example does not list")
+    # The variables compose refuses to start without are the secrets: listed, never filled in.
+    for var in sorted(set(re.findall(r"\$\{([A-Z0-9_]+):\?", path.read_text()))):
+        if not re.search(rf"^{var}=$", env_example, re.M):
+            problem(f".env.example must list {var} with no value")
+
+    one_shot = {name for name, s in services.items() if "restart" not in s}
+    for name, service in services.items():
+        for target, rule in (service.get("depends_on") or {}).items():
+            if target not in services:
+                problem(f"{name} depends on {target}, which is not a service")
+                continue
+            condition = rule.get("condition")
+            if condition == "service_healthy" and "healthcheck" not in services[target]:
+                problem(f"{name} waits for {target} to be healthy, which has no healthcheck")
+            if condition == "service_completed_successfully" and target not in one_shot:
+                problem(f"{name} waits for {target} to complete, which restarts instead")
+            if condition not in ("service_healthy", "service_completed_successfully"):
+                problem(f"{name} depends on {target} without waiting for it ({condition})")
+        if name not in one_shot and "healthcheck" not in service:
+            problem(f"{name} runs for good but has no healthcheck")
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith(".") and not (ROOT / source).exists():
+                problem(f"{name} mounts {source}, which does not exist")
+        for port in service.get("ports", []):
+            host, published, _ = str(port).split(":")
+            if host != "127.0.0.1":
+                problem(f"{name} publishes {port} beyond this machine")
+            if f"localhost:{published}" not in readme:
+                problem(f"{name} publishes port {published}, which the README does not mention")
+        environment = service.get("environment") or {}
+        if name in ROTA_SERVICES:
+            subcommand = service["command"][0]
+            if subcommand != name:
+                problem(f"service {name} runs `rota {subcommand}`")
+            check_env(f"docker-compose.yml {name}", rota, subcommand, environment)
+            http = port_of(environment["ROTA_HTTP_ADDR"])
+            for port in service.get("ports", []):
+                if int(str(port).split(":")[-1]) != http:
+                    problem(f"{name} publishes {port} but listens on {http}")
+            if service["healthcheck"]["test"] != ["CMD", "rota", "healthcheck"]:
+                problem(f"{name}'s healthcheck is not `rota healthcheck`")
+            if service.get("image") != "rota:local" or service.get("build") != ".":
+                problem(f"{name} does not run the image built from the Dockerfile")
+    if set(ROTA_SERVICES) - set(services):
+        problem(f"compose lacks {set(ROTA_SERVICES) - set(services)}")
+    if "kibana-import" not in services or "/kibana/import" not in str(services["kibana-import"]):
+        problem("compose does not run infra/kibana/import")
+    topics = services["kafka-topics"]["command"][0]
+    for topic in TOPICS:
+        if topic not in topics:
+            problem(f"kafka-topics does not create {topic}")
+    if "KAFKA_PROCESS_ROLES" not in services["kafka"]["environment"]:
+        problem("Kafka is not in KRaft mode")
+
+    prometheus = yaml.safe_load((ROOT / "infra/prometheus/prometheus.yml").read_text())
+    scraped = set()
+    for job in prometheus["scrape_configs"]:
+        for sd in job.get("dns_sd_configs", []):
+            for target in sd["names"]:
+                scraped.add(target)
+                http = port_of(services[target]["environment"]["ROTA_HTTP_ADDR"])
+                if sd["port"] != http:
+                    problem(f"Prometheus scrapes {target} on {sd['port']}, it listens on {http}")
+    if scraped != ROTA_SERVICES:
+        problem(f"Prometheus scrapes {sorted(scraped)}, not every Rota service")
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    if len(re.findall(r"^FROM ", dockerfile, re.M)) < 2:
+        problem("the Dockerfile is not multi-stage")
+    user = re.findall(r"^USER (\S+)", dockerfile, re.M)
+    if not user or user[-1].split(":")[0] in ("0", "root"):
+        problem("the image runs as root")
+    if 'HEALTHCHECK' not in dockerfile or '"rota", "healthcheck"' not in dockerfile:
+        problem("the image has no `rota healthcheck` HEALTHCHECK")
+    print(f"compose: {len(services)} services, {len(scraped)} scraped, checked against the binary")
+
+
+# --- Kubernetes --------------------------------------------------------------------------------
+
+
+def render(kustomization_dir):
+    out = subprocess.run(
+        [BIN / "kubectl", "kustomize", str(kustomization_dir)], capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        sys.exit(f"kustomize {kustomization_dir} failed:\n{out.stderr}")
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+
+def rendered_overlays():
+    """Each overlay rendered from a copy of infra/k8s with the secret files filled in."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "k8s"
+        shutil.copytree(ROOT / "infra/k8s", copy)
+        for example in (copy / "base/secrets").glob("*.env.example"):
+            text = example.read_text().replace("password=\n", "password=checkonly\n")
+            example.with_suffix("").write_text(text)
+        for overlay in sorted((copy / "overlays").iterdir()):
+            docs = render(overlay)
+            path = Path(tmp) / f"{overlay.name}.yaml"
+            path.write_text(yaml.safe_dump_all(docs))
+            yield overlay.name, docs, path
+
+
+def by_kind(docs, kind):
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def selects(selector, labels):
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def kubernetes(rota):
+    for overlay, docs, path in rendered_overlays():
+        out = subprocess.run(
+            [BIN / "kubernetes-validate", "--strict", "--quiet", str(path)],
+            capture_output=True, text=True,
+        )
+        schemaless = set(re.findall(r"Couldn't find schema for kind (\w+)", out.stdout + out.stderr))
+        if out.returncode != 0 and not schemaless:
+            problem(f"{overlay}: kubernetes-validate:\n{out.stdout}{out.stderr}")
+        failures = [l for l in (out.stdout + out.stderr).splitlines() if "ERROR" in l]
+        for line in failures:
+            problem(f"{overlay}: {line}")
+        operator_kinds = {"Kafka", "KafkaNodePool", "KafkaTopic", "MongoDBCommunity", "Elasticsearch", "Kibana"}
+        if schemaless - operator_kinds:
+            problem(f"{overlay}: no schema for {schemaless - operator_kinds}")
+        check_rendered(overlay, docs, rota)
+        print(f"kubernetes {overlay}: {len(docs)} objects rendered and validated")
+
+
+def check_rendered(overlay, docs, rota):
+    deployments = by_kind(docs, "Deployment")
+    services = by_kind(docs, "Service")
+    configmaps = by_kind(docs, "ConfigMap")
+    secrets = by_kind(docs, "Secret")
+    accounts = by_kind(docs, "ServiceAccount")
+    where = lambda d: f"{overlay}: {d['kind']} {d['metadata']['name']}"
+
+    if set(deployments) != ROTA_SERVICES:
+        problem(f"{overlay}: Deployments {sorted(deployments)}, expected {sorted(ROTA_SERVICES)}")
+    for d in docs:
+        if d["kind"] != "Namespace" and d["metadata"].get("namespace") != "rota":
+            problem(f"{where(d)} is not in the namespace rota")
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]
+        labels = pod["metadata"]["labels"]
+        if not selects(deployment["spec"]["selector"]["matchLabels"], labels):
+            problem(f"{where(deployment)}: its selector misses its pods")
+        spec = pod["spec"]
+        if spec.get("serviceAccountName") not in accounts:
+            problem(f"{where(deployment)}: no ServiceAccount {spec.get('serviceAccountName')}")
+        if not spec.get("securityContext", {}).get("runAsNonRoot"):
+            problem(f"{where(deployment)} may run as root")
+        for container in spec["containers"]:
+            subcommand = container["args"][0]
+            if subcommand != name:
+                problem(f"{where(deployment)} runs `rota {subcommand}`")
+            ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+            env_names = [e["name"] for e in container.get("env", [])]
+            values = " ".join(str(e.get("value", "")) for e in container.get("env", []))
+            helpers = set(re.findall(r"\$\(([A-Z0-9_]+)\)", values))
+            for source in container.get("envFrom", []):
+                ref = source.get("configMapRef", {}).get("name")
+                if ref not in configmaps:
+                    problem(f"{where(deployment)}: no ConfigMap {ref}")
+                    continue
+                env_names += list(configmaps[ref]["data"])
+                http = configmaps[ref]["data"].get("ROTA_HTTP_ADDR")
+                if http and port_of(http) not in ports.values():
+                    problem(f"{where(deployment)}: listens on {http}, exposes {ports}")
+            for e in container.get("env", []):
+                ref = e.get("valueFrom", {}).get("secretKeyRef")
+                if ref and ref["key"] not in secret_keys(secrets.get(ref["name"])):
+                    problem(f"{where(deployment)}: {e['name']} needs Secret {ref['name']} key {ref['key']}")
+            check_env(where(deployment), rota, subcommand, env_names, helpers)
+            for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+                got = container.get(probe, {}).get("httpGet", {})
+                if got.get("path") != path or got.get("port") not in ports:
+                    problem(f"{where(deployment)}: {probe} is not {path} on a named port")
+            resources = container.get("resources", {})
+            if "requests" not in resources or "memory" not in resources.get("limits", {}):
+                problem(f"{where(deployment)}: no resource requests and memory limit")
+            if "KAFKA_BROKERS" in env_names and labels.get("rota.dev/kafka-client") != "true":
+                problem(f"{where(deployment)} uses Kafka but Kafka's network policy shuts it out")
+    for name, service in services.items():
+        selector = service["spec"]["selector"]
+        targets = [d for d in deployments.values() if selects(selector, d["spec"]["template"]["metadata"]["labels"])]
+        if not targets:
+            problem(f"{where(service)} selects no pods")
+        for port in service["spec"]["ports"]:
+            for d in targets:
+                names = {p["name"] for c in d["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
+                if port["targetPort"] not in names:
+                    problem(f"{where(service)}: targetPort {port['targetPort']} is not a port of {d['metadata']['name']}")
+    for hpa in by_kind(docs, "HorizontalPodAutoscaler").values():
+        if hpa["spec"]["scaleTargetRef"]["name"] not in deployments:
+            problem(f"{where(hpa)} scales nothing")
+    if "api" not in {h["spec"]["scaleTargetRef"]["name"] for h in by_kind(docs, "HorizontalPodAutoscaler").values()}:
+        problem(f"{overlay}: no HorizontalPodAutoscaler for the api")
+    pdbs = by_kind(docs, "PodDisruptionBudget")
+    for pdb in pdbs.values():
+        if not any(selects(pdb["spec"]["selector"]["matchLabels"], d["spec"]["template"]["metadata"]["labels"]) for d in deployments.values()):
+            problem(f"{where(pdb)} selects no pods")
+    if "api" not in pdbs:
+        problem(f"{overlay}: no PodDisruptionBudget for the api")
+
+    # The operator resources and the names the services reach them by.
+    kafka = by_kind(docs, "Kafka")
+    topics = {t["spec"]["topicName"] for t in by_kind(docs, "KafkaTopic").values()}
+    if topics != TOPICS:
+        problem(f"{overlay}: KafkaTopics {sorted(topics)}, expected {sorted(TOPICS)}")
+    for topic in by_kind(docs, "KafkaTopic").values():
+        if topic["metadata"]["labels"].get("strimzi.io/cluster") not in kafka:
+            problem(f"{where(topic)} names no Kafka cluster")
+    for pool in by_kind(docs, "KafkaNodePool").values():
+        if pool["metadata"]["labels"].get("strimzi.io/cluster") not in kafka:
+            problem(f"{where(pool)} names no Kafka cluster")
+    brokers = {f"{name}-kafka-bootstrap:{l['port']}" for name, k in kafka.items() for l in k["spec"]["kafka"]["listeners"]}
+    mongo = by_kind(docs, "MongoDBCommunity")
+    elastic = by_kind(docs, "Elasticsearch")
+    for name, m in mongo.items():
+        for user in m["spec"]["users"]:
+            if user["passwordSecretRef"]["name"] not in secrets:
+                problem(f"{where(m)}: user {user['name']}'s password Secret is missing")
+    for name, e in elastic.items():
+        for ref in e["spec"]["auth"]["roles"] + e["spec"]["auth"]["fileRealm"]:
+            if ref["secretName"] not in secrets:
+                problem(f"{where(e)}: Secret {ref['secretName']} is missing")
+    for kibana in by_kind(docs, "Kibana").values():
+        if kibana["spec"]["elasticsearchRef"]["name"] not in elastic:
+            problem(f"{where(kibana)} refers to no Elasticsearch")
+    reachable = brokers | {f"{n}-svc:27017" for n in mongo} | {f"{n}-es-http:9200" for n in elastic}
+    config = json.dumps([configmaps, [d["spec"]["template"]["spec"]["containers"] for d in deployments.values()]])
+    for host in sorted(set(re.findall(r"(?:@|\")(rota-[a-z-]+:\d+)", config))):
+        if host not in reachable:
+            problem(f"{overlay}: the services reach {host}, which no operator resource provides ({sorted(reachable)})")
+
+
+def secret_keys(secret):
+    if not secret:
+        return set()
+    return set(secret.get("data", {})) | set(secret.get("stringData", {}))
+
+
+# --- Istio -------------------------------------------------------------------------------------
+
+
+def istio():
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "k8s"
+        shutil.copytree(ROOT / "infra/k8s", copy)
+        for example in (copy / "base/secrets").glob("*.env.example"):
+            example.with_suffix("").write_text("password=checkonly\n")
+        workloads = render(copy / "overlays/production")
+    mesh = render(ROOT / "infra/istio")
+    services = by_kind(workloads, "Service")
+    deployments = by_kind(workloads, "Deployment")
+    gateways = by_kind(mesh, "Gateway")
+
+    def service_port(host, port=None, where=""):
+        name = host.split(".")[0]
+        if name not in services:
+            problem(f"{where}: {host} is not a Service")
+        elif port is not None and port not in {p["port"] for p in services[name]["spec"]["ports"]}:
+            problem(f"{where}: Service {name} has no port {port}")
+
+    for vs in by_kind(mesh, "VirtualService").values():
+        where = f"VirtualService {vs['metadata']['name']}"
+        for gateway in vs["spec"]["gateways"]:
+            if gateway not in gateways:
+                problem(f"{where}: no Gateway {gateway}")
+        routes = vs["spec"]["http"]
+        if not any(m.get("uri", {}).get("exact") == "/ws" for r in routes for m in r.get("match", [])):
+            problem(f"{where} has no WebSocket route")
+        for route in routes:
+            for destination in route["route"]:
+                d = destination["destination"]
+                service_port(d["host"], d.get("port", {}).get("number"), where)
+            if route.get("name") == "websocket" and (route.get("timeout") != "0s" or route.get("retries")):
+                problem(f"{where}: the WebSocket route must not time out or retry")
+    for dr in by_kind(mesh, "DestinationRule").values():
+        service_port(dr["spec"]["host"], where=f"DestinationRule {dr['metadata']['name']}")
+        if dr["spec"].get("trafficPolicy", {}).get("tls", {}).get("mode") != "ISTIO_MUTUAL":
+            problem(f"DestinationRule {dr['metadata']['name']} is not mutual TLS")
+    modes = [p["spec"]["mtls"]["mode"] for p in by_kind(mesh, "PeerAuthentication").values() if "selector" not in p["spec"]]
+    if modes != ["STRICT"]:
+        problem(f"the namespace's PeerAuthentication is {modes}, not STRICT")
+    policies = by_kind(mesh, "AuthorizationPolicy")
+    if not any(p["spec"] == {} for p in policies.values()):
+        problem("no deny-by-default AuthorizationPolicy")
+    for name, policy in policies.items():
+        selector = policy["spec"].get("selector", {}).get("matchLabels")
+        if selector and not any(selects(selector, d["spec"]["template"]["metadata"]["labels"]) for d in deployments.values()):
+            problem(f"AuthorizationPolicy {name} selects no workload")
+        for rule in policy["spec"].get("rules", []):
+            for operation in rule.get("to", []):
+                for port in operation["operation"].get("ports", []):
+                    if selector and not any(
+                        int(port) == p.get("containerPort")
+                        for d in deployments.values() if selects(selector, d["spec"]["template"]["metadata"]["labels"])
+                        for c in d["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])
+                    ):
+                        problem(f"AuthorizationPolicy {name} allows port {port}, which its workload does not serve")
+    print(f"istio: {len(mesh)} objects checked against {len(services)} Services")
+
+
+# --- Grafana -----------------------------------------------------------------------------------
+
+
+def grafana(metrics_file):
+    exported = set(Path(metrics_file).read_text().split())
+    dashboard = json.loads((ROOT / "infra/grafana/rota.json").read_text())
+    used = set()
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            for name in re.findall(r"\b(rota_[a-z_]+)", target["expr"]):
+                family = re.sub(r"_seconds_(bucket|sum|count)$", "_seconds", name)
+                used.add(family)
+                if family not in exported:
+                    problem(f"panel {panel['title']!r} uses {name}, which no Rota service exports")
+        if not panel.get("targets"):
+            problem(f"panel {panel['title']!r} has no query")
+    unused = exported - used
+    if unused:
+        problem(f"the dashboard shows nothing of {sorted(unused)}")
+    print(f"grafana: {len(dashboard['panels'])} panels use {len(used)} exported metrics")
+
+
+def run(command):
+    out = subprocess.run([str(c) for c in command], capture_output=True, text=True)
+    if out.returncode != 0:
+        problem(f"{' '.join(map(str, command))}:\n{out.stdout}{out.stderr}")
+
+
+if __name__ == "__main__":
+    check, *args = sys.argv[1:]
+    {"compose": compose, "kubernetes": kubernetes, "istio": istio, "grafana": grafana}[check](*args)
+    if PROBLEMS:
+        sys.exit("\n".join(["problems:"] + PROBLEMS))
