@@ -15,7 +15,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install --yes --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --user-group --home-dir /var/lib/rota --create-home rota
+    && groupadd --system --gid 10001 rota \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/rota --create-home rota
 COPY --from=build /usr/local/bin/rota /usr/local/bin/rota
 USER 10001:10001
 WORKDIR /var/lib/rota
