@@ -8,6 +8,7 @@
 mod metrics;
 pub mod motion;
 mod offsets;
+mod rebalance;
 mod ride;
 pub mod route;
 
@@ -31,6 +32,9 @@ use tracing::{error, info, warn};
 
 pub use metrics::Metrics;
 pub use ride::RideError;
+
+use rebalance::CommandContext;
+use ride::Ended;
 
 /// City speed the reference system's users expect to watch.
 pub const DEFAULT_SPEED_KMH: f64 = 30.0;
@@ -66,7 +70,7 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let consumer: StreamConsumer<LagContext> = LagContext::configure(
+    let consumer: StreamConsumer<CommandContext> = LagContext::configure(
         config
             .kafka
             .group_member("simulator")
@@ -74,7 +78,7 @@ pub async fn run(
             // wait.
             .set("fetch.wait.max.ms", "50"),
     )
-    .create_with_context(metrics.lag.clone())?;
+    .create_with_context(CommandContext::new(metrics.lag.clone()))?;
     consumer.subscribe(&[TOPIC_NEW_DIRECTION])?;
     info!(
         speed_kmh = config.speed_kmh,
@@ -83,56 +87,95 @@ pub async fn run(
     );
 
     let mut tracker = offsets::OffsetTracker::default();
-    let mut rides: JoinSet<(i32, i64, String)> = JoinSet::new();
-    // Running rides by id, for cancel commands.
-    let mut running: HashMap<String, CancellationToken> = HashMap::new();
+    let mut rides: JoinSet<RideDone> = JoinSet::new();
+    // Running rides by id, for cancel commands and redeliveries.
+    let mut running: HashMap<String, Running> = HashMap::new();
+    let mut drives = 0..;
     loop {
         metrics
             .rides_running
-            .store(rides.len() as u64, Ordering::Relaxed);
-        let (partition, offset) = tokio::select! {
+            .store(running.len() as u64, Ordering::Relaxed);
+        let event = tokio::select! {
             _ = shutdown.cancelled() => break,
-            Some(done) = rides.join_next() => match done {
-                Ok((partition, offset, ride_id)) => {
-                    running.remove(&ride_id);
-                    (partition, offset)
+            Some(done) = rides.join_next() => Event::RideDone(done),
+            message = consumer.recv() => Event::Message(message),
+        };
+        // A rebalance may have run inside recv(): the rides of partitions that went elsewhere are
+        // stopping, and their offsets are no longer ours to track or commit.
+        for partition in consumer.context().take_revoked() {
+            tracker.forget(partition);
+            running.retain(|_, ride| ride.partition != partition);
+        }
+        let (partition, offset) = match event {
+            Event::RideDone(Err(e)) => {
+                error!(error = %e, "ride task failed");
+                continue;
+            }
+            Event::RideDone(Ok(done)) => {
+                // Not ours any more (abandoned, or its partition revoked while it finished).
+                if running
+                    .get(&done.ride_id)
+                    .is_none_or(|r| r.drive != done.drive)
+                {
+                    continue;
                 }
-                Err(e) => { error!(error = %e, "ride task failed"); continue; }
-            },
-            message = consumer.recv() => {
-                let message = match message {
-                    Ok(message) => message,
-                    Err(e) => {
-                        // librdkafka reconnects by itself; a broker blip must not stop the rides.
-                        warn!(error = %e, "command consumer error; retrying");
-                        tokio::time::sleep(RETRY_FIRST).await;
-                        continue;
-                    }
-                };
+                running.remove(&done.ride_id);
+                if done.ended == Ended::Abandoned {
+                    continue;
+                }
+                (done.partition, done.offset)
+            }
+            Event::Message(Err(e)) => {
+                // librdkafka reconnects by itself; a broker blip must not stop the rides.
+                warn!(error = %e, "command consumer error; retrying");
+                tokio::time::sleep(RETRY_FIRST).await;
+                continue;
+            }
+            Event::Message(Ok(message)) => {
                 let (partition, offset) = (message.partition(), message.offset());
                 match read_command(&config, &message) {
                     // Redelivered after a rebalance (the broker restarted, say) while its ride is
                     // still driving here: one drive is enough, and that one commits the offset.
                     Ok(Command::Start(ride)) if running.contains_key(ride.id()) => {
-                        info!(ride_id = ride.id(), "command redelivered while its ride is driving; ignored");
+                        info!(
+                            ride_id = ride.id(),
+                            "command redelivered while its ride is driving; ignored"
+                        );
                         continue;
                     }
                     Ok(Command::Start(ride)) => {
                         let cancel = CancellationToken::new();
-                        let ride_id = ride.id().to_owned();
-                        running.insert(ride_id.clone(), cancel.clone());
+                        let abandon = consumer.context().abandon_token(partition);
+                        let (ride_id, drive) =
+                            (ride.id().to_owned(), drives.next().unwrap_or_default());
+                        running.insert(
+                            ride_id.clone(),
+                            Running {
+                                drive,
+                                partition,
+                                cancel: cancel.clone(),
+                            },
+                        );
                         tracker.start(partition, offset);
                         let (producer, metrics) = (producer.clone(), metrics.clone());
                         metrics.rides_started.fetch_add(1, Ordering::Relaxed);
                         rides.spawn(async move {
-                            drive_until_done(*ride, &producer, &metrics, &cancel).await;
-                            (partition, offset, ride_id)
+                            let ended =
+                                drive_until_done(*ride, &producer, &metrics, &cancel, &abandon)
+                                    .await;
+                            RideDone {
+                                partition,
+                                offset,
+                                ride_id,
+                                drive,
+                                ended,
+                            }
                         });
                         continue;
                     }
                     Ok(Command::Cancel(ride_id)) => {
                         match running.get(&ride_id) {
-                            Some(cancel) => cancel.cancel(),
+                            Some(ride) => ride.cancel.cancel(),
                             None => info!(ride_id, "cancel for a ride not running here; ignored"),
                         }
                         (partition, offset)
@@ -159,7 +202,30 @@ pub async fn run(
     Ok(())
 }
 
-fn commit(consumer: &StreamConsumer<LagContext>, partition: i32, next: i64) {
+/// What woke the run loop.
+enum Event<M> {
+    RideDone(Result<RideDone, tokio::task::JoinError>),
+    Message(Result<M, KafkaError>),
+}
+
+/// A ride driven here now.
+struct Running {
+    /// Tells this drive from a later one of the same ride (after a rebalance gave it back).
+    drive: u64,
+    partition: i32,
+    cancel: CancellationToken,
+}
+
+/// What a ride task reports when it ends.
+struct RideDone {
+    partition: i32,
+    offset: i64,
+    ride_id: String,
+    drive: u64,
+    ended: Ended,
+}
+
+fn commit(consumer: &StreamConsumer<CommandContext>, partition: i32, next: i64) {
     let mut list = TopicPartitionList::new();
     if let Err(e) = list
         .add_partition_offset(
@@ -220,15 +286,24 @@ async fn drive_until_done(
     producer: &FutureProducer,
     metrics: &Metrics,
     cancel: &CancellationToken,
-) {
+    abandon: &CancellationToken,
+) -> Ended {
     let mut delay = RETRY_FIRST;
-    while let Err(e) = ride
-        .clone()
-        .drive(producer, &metrics.positions_published, cancel)
-        .await
-    {
+    loop {
+        let drive = ride.clone();
+        let e = match drive
+            .drive(producer, &metrics.positions_published, cancel, abandon)
+            .await
+        {
+            Ok(ended) => return ended,
+            Err(_) if abandon.is_cancelled() => return Ended::Abandoned,
+            Err(e) => e,
+        };
         error!(error = %e, retry_in_ms = delay.as_millis() as u64, "ride stopped early; driving it again from its start");
-        tokio::time::sleep(delay).await;
+        tokio::select! {
+            _ = abandon.cancelled() => return Ended::Abandoned,
+            _ = tokio::time::sleep(delay) => {}
+        }
         delay = (delay * 2).min(RETRY_MAX);
     }
 }

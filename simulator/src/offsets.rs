@@ -42,6 +42,11 @@ impl OffsetTracker {
         let after = p.committable();
         (after > before).then_some(after)
     }
+
+    /// The partition went to another consumer: whatever was tracked for it is its business now.
+    pub fn forget(&mut self, partition: i32) {
+        self.partitions.remove(&partition);
+    }
 }
 
 #[cfg(test)]
@@ -57,6 +62,14 @@ mod tests {
         assert_eq!(t.finish(0, 11), None, "10 still runs");
         assert_eq!(t.finish(0, 10), Some(12), "12 still runs");
         assert_eq!(t.finish(0, 12), Some(13));
+    }
+
+    #[test]
+    fn a_forgotten_partition_starts_over() {
+        let mut t = OffsetTracker::default();
+        t.start(0, 10);
+        t.forget(0);
+        assert_eq!(t.finish(0, 20), Some(21), "10 no longer holds it back");
     }
 
     #[test]

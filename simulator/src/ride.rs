@@ -59,13 +59,15 @@ impl Ride {
 
     /// Publishes every position, one per tick, waiting for each to be acknowledged so the next can
     /// never overtake it. When `cancel` fires the ride stops where it is and publishes one last
-    /// position there, with `finished: true` and status `cancelled`.
+    /// position there, with `finished: true` and status `cancelled`. When `abandon` fires (its
+    /// command's partition went to another simulator) it stops without a word.
     pub(crate) async fn drive(
         self,
         producer: &FutureProducer,
         published: &AtomicU64,
         cancel: &CancellationToken,
-    ) -> Result<(), RideError> {
+        abandon: &CancellationToken,
+    ) -> Result<Ended, RideError> {
         let Ride {
             command,
             ride_id,
@@ -122,11 +124,15 @@ impl Ride {
         for sample in drive.clone() {
             tokio::select! {
                 biased;
+                _ = abandon.cancelled() => {
+                    info!(ride_id, "ride handed over to another simulator");
+                    return Ok(Ended::Abandoned);
+                }
                 _ = cancel.cancelled() => {
                     let stop = stop_sample(last.as_ref(), &drive);
                     publish(&stop, RideStatus::Cancelled).await?;
                     info!(ride_id, seq = stop.seq, "ride cancelled");
-                    return Ok(());
+                    return Ok(Ended::Driven);
                 }
                 _ = ticks.tick() => {}
             }
@@ -140,8 +146,17 @@ impl Ride {
             last = Some(sample);
         }
         info!(ride_id, "ride finished");
-        Ok(())
+        Ok(Ended::Driven)
     }
+}
+
+/// How a ride's drive ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// To its end, or to its cancellation: its command is done.
+    Driven,
+    /// Left to the simulator that owns its command now: its command must not be committed here.
+    Abandoned,
 }
 
 /// The final sample of a cancelled ride: where it stands, one step after its last position.

@@ -9,6 +9,7 @@ Python (PyYAML, kubernetes-validate, check-jsonschema and kubectl's kustomize; s
 Each prints what it checked and exits non-zero with every problem found.
 """
 
+import fnmatch
 import json
 import os
 import re
@@ -76,6 +77,9 @@ def compose(rota):
         if not re.search(rf"^{var}=$", env_example, re.M):
             problem(f".env.example must list {var} with no value")
 
+    if "host.docker.internal" in path.read_text():
+        problem("docker-compose.yml reaches out of its network through host.docker.internal")
+
     one_shot = {name for name, s in services.items() if "restart" not in s}
     for name, service in services.items():
         for target, rule in (service.get("depends_on") or {}).items():
@@ -137,6 +141,17 @@ def compose(rota):
                     problem(f"Prometheus scrapes {target} on {sd['port']}, it listens on {http}")
     if scraped != ROTA_SERVICES:
         problem(f"Prometheus scrapes {sorted(scraped)}, not every Rota service")
+
+    # The sink's Elasticsearch role is the same in compose and Kubernetes, and covers its indices.
+    setup = (ROOT / "infra/elasticsearch/setup").read_text()
+    compose_role = json.loads(re.search(r"/_security/role/rota_connect '(\{.*?\})'", setup, re.S)[1])
+    k8s_role = yaml.safe_load((ROOT / "infra/k8s/base/elasticsearch-roles.yml").read_text())["rota_connect"]
+    if compose_role != k8s_role:
+        problem(f"the rota_connect role differs: compose {compose_role}, Kubernetes {k8s_role}")
+    patterns = [n for i in compose_role["indices"] for n in i["names"]]
+    for index in sorted(TOPICS - {"route.dlq"}):
+        if not any(fnmatch.fnmatch(index, p) for p in patterns):
+            problem(f"the rota_connect role cannot write the index {index}")
 
     dockerfile = (ROOT / "Dockerfile").read_text()
     if len(re.findall(r"^FROM ", dockerfile, re.M)) < 2:

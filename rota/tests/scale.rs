@@ -1,0 +1,157 @@
+//! Horizontal scale as compose and Kubernetes run it: two `rota api` replicas and two
+//! `rota simulator` replicas on one broker and one MongoDB. Each api replica streams every ride to
+//! its own browsers, in order. The second simulator joins while rides are driving: a ride whose
+//! partition moves to it is stopped by the first before the second drives it again from its start,
+//! so no ride is ever driven twice at once. The api replicas share the recording, and each ride's
+//! history is complete.
+
+mod common;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::SocketAddr,
+};
+
+use common::{RotaProcess, Split, Ws};
+
+/// Rides of about 8 s (20 ms ticks), long enough for the second simulator to join mid-ride.
+const SPEED_KMH: u32 = 1_000;
+const RIDES: [&str; 8] = ["1", "2", "3", "1", "2", "3", "1", "2"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_the_work_and_every_api_streams_every_ride() {
+    let mongodb_uri = common::mongodb_uri();
+    let split = Split::new(vec![("MONGODB_URI", mongodb_uri.clone())]);
+    let kafka = ("KAFKA_BROKERS", split.kafka.to_string());
+    let broker = split.broker().await;
+    let api_a = split.api().await;
+    let http_b = common::free_port();
+    let data_b = split.dir.path().join("api-b").display().to_string();
+    let api_b = RotaProcess::start(
+        &["api", "--http", &http_b.to_string(), "--data-dir", &data_b],
+        &[kafka.clone(), ("MONGODB_URI", mongodb_uri)],
+        http_b,
+    )
+    .await;
+    common::wait_ready(http_b).await;
+    let simulator = || async {
+        let http = common::free_port();
+        let env = [kafka.clone(), ("ROTA_SIM_TICK_MS", "20".to_owned())];
+        let args = ["simulator", "--http", &http.to_string()];
+        let process = RotaProcess::start(&args, &env, http).await;
+        common::wait_ready(http).await;
+        (process, http)
+    };
+    let mut simulators = vec![simulator().await];
+
+    let mut watchers = Vec::new();
+    for http in [split.http, http_b] {
+        let mut ws = Ws::connect_to(http).await;
+        ws.send(r#"{"type":"watch-fleet"}"#).await;
+        ws.next_of("watching-fleet").await;
+        watchers.push(ws);
+    }
+    let base_a = format!("http://{}", split.http);
+    let mut rides = BTreeSet::new();
+    for route in RIDES {
+        let body = format!(r#"{{"routeId":"{route}","speedKmh":{SPEED_KMH}}}"#);
+        let (status, started) = common::http("POST", &format!("{base_a}/api/rides"), Some(&body))
+            .await
+            .unwrap();
+        assert_eq!(status, 202, "{started}");
+        rides.insert(started["rideId"].as_str().unwrap().to_owned());
+    }
+    let mut seen: Vec<BTreeMap<String, Vec<u64>>> = vec![BTreeMap::new(); watchers.len()];
+    let mut finished = vec![0; watchers.len()];
+    // The first positions arrive: the rides are driving. Now the second simulator joins.
+    for (i, ws) in watchers.iter_mut().enumerate() {
+        record(
+            &ws.next_of("position").await,
+            &mut seen[i],
+            &mut finished[i],
+        );
+    }
+    simulators.push(simulator().await);
+
+    for (replica, ws) in watchers.iter_mut().enumerate() {
+        while finished[replica] < rides.len() {
+            let frame = ws.next_of("position").await;
+            record(&frame, &mut seen[replica], &mut finished[replica]);
+        }
+    }
+    // Every replica's browser got every ride, one drive at a time, each drive in order.
+    let mut drives = Vec::new();
+    for (replica, seqs) in seen.iter().enumerate() {
+        assert_eq!(
+            seqs.keys().collect::<BTreeSet<_>>(),
+            rides.iter().collect(),
+            "api replica {replica} streamed every ride"
+        );
+        let mut total = 0;
+        for (ride, seqs) in seqs {
+            let runs = drives_of(seqs);
+            for run in &runs {
+                assert_eq!(
+                    run,
+                    &(0..run.len() as u64).collect::<Vec<_>>(),
+                    "api replica {replica}, ride {ride}: one drive at a time, in order: {seqs:?}"
+                );
+            }
+            total += runs.len();
+        }
+        drives.push(total);
+    }
+    println!(
+        "{} rides, {} drives: {} handed over when the second simulator joined",
+        rides.len(),
+        drives[0],
+        drives[0] - rides.len()
+    );
+
+    // The history, read through the replica that started none of them, is whole.
+    let base_b = format!("http://{http_b}");
+    for ride in &rides {
+        let recorded = common::recorded_ride(&base_b, ride).await;
+        assert_eq!(recorded["status"], "finished");
+    }
+
+    // Each drive the browsers saw was started by one of the simulators, and no other.
+    let mut started = 0.0;
+    for (_, http) in &simulators {
+        started += started_rides(*http).await;
+    }
+    assert_eq!(drives, vec![started as usize; watchers.len()]);
+
+    for (simulator, _) in simulators {
+        simulator.stop().await;
+    }
+    api_b.stop().await;
+    api_a.stop().await;
+    broker.stop().await;
+}
+
+fn record(frame: &serde_json::Value, seqs: &mut BTreeMap<String, Vec<u64>>, finished: &mut usize) {
+    let ride = frame["rideId"].as_str().unwrap().to_owned();
+    seqs.entry(ride)
+        .or_default()
+        .push(frame["seq"].as_u64().unwrap());
+    if frame["finished"] == true {
+        *finished += 1;
+    }
+}
+
+async fn started_rides(http: SocketAddr) -> f64 {
+    common::scrape(&format!("http://{http}")).await["rota_simulator_rides_started_total"]
+}
+
+/// A ride's `seq`s split into its drives, each starting at 0.
+fn drives_of(seqs: &[u64]) -> Vec<Vec<u64>> {
+    let mut drives: Vec<Vec<u64>> = Vec::new();
+    for &seq in seqs {
+        match drives.last_mut() {
+            Some(drive) if seq != 0 => drive.push(seq),
+            _ => drives.push(vec![seq]),
+        }
+    }
+    drives
+}

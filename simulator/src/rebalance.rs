@@ -1,0 +1,91 @@
+//! What the simulator does when the `simulator` group moves a partition of ride commands to another
+//! member (one joined or left): its rides stop as soon as the new assignment is known, the moment
+//! the new owner learns it too, and before that one has fetched their commands. So a ride is never
+//! driven by two simulators at once; the new owner drives it again from its start (`seq` 0, which
+//! browsers take as "start the trail over"). A rebalance revokes every partition first (Kafka's
+//! eager protocol); rides of partitions assigned back go on undisturbed.
+
+use std::{
+    collections::HashMap,
+    sync::{Mutex, MutexGuard},
+};
+
+use events::LagContext;
+use rdkafka::{
+    ClientContext, Statistics,
+    consumer::{BaseConsumer, ConsumerContext, Rebalance},
+};
+use tokio_util::sync::CancellationToken;
+
+/// The command consumer's context: its lag, and the rides of each partition it owns.
+#[derive(Default)]
+pub struct CommandContext {
+    lag: LagContext,
+    /// Per partition, the parent of its rides' `abandon` tokens.
+    owned: Mutex<HashMap<i32, CancellationToken>>,
+    /// Partitions revoked by a rebalance in progress: lost unless the new assignment has them.
+    in_doubt: Mutex<Vec<i32>>,
+    /// Partitions lost since the run loop last asked.
+    revoked: Mutex<Vec<i32>>,
+}
+
+impl CommandContext {
+    pub fn new(lag: LagContext) -> Self {
+        Self {
+            lag,
+            ..Self::default()
+        }
+    }
+
+    /// The token that stops a ride whose command came from `partition` when the partition goes.
+    pub fn abandon_token(&self, partition: i32) -> CancellationToken {
+        lock(&self.owned)
+            .entry(partition)
+            .or_default()
+            .child_token()
+    }
+
+    /// The partitions lost since the last call: their offsets are no longer this process's to
+    /// commit.
+    pub fn take_revoked(&self) -> Vec<i32> {
+        std::mem::take(&mut *lock(&self.revoked))
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl ClientContext for CommandContext {
+    fn stats(&self, statistics: Statistics) {
+        self.lag.stats(statistics);
+    }
+}
+
+impl ConsumerContext for CommandContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(partitions) => {
+                lock(&self.in_doubt).extend(partitions.elements().iter().map(|e| e.partition()))
+            }
+            Rebalance::Assign(partitions) => {
+                let kept: Vec<i32> = partitions
+                    .elements()
+                    .iter()
+                    .map(|e| e.partition())
+                    .collect();
+                let lost: Vec<i32> = std::mem::take(&mut *lock(&self.in_doubt))
+                    .into_iter()
+                    .filter(|p| !kept.contains(p))
+                    .collect();
+                for partition in &lost {
+                    if let Some(rides) = lock(&self.owned).remove(partition) {
+                        rides.cancel();
+                    }
+                }
+                lock(&self.revoked).extend(lost);
+            }
+            Rebalance::Error(_) => {}
+        }
+    }
+}
