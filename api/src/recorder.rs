@@ -8,7 +8,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use events::{KafkaConfig, NewPosition, TOPIC_NEW_POSITION};
+use events::{Exposition, KafkaConfig, LagContext, Metered, NewPosition, TOPIC_NEW_POSITION};
 use rdkafka::{
     Message, Offset, TopicPartitionList,
     consumer::{CommitMode, Consumer, StreamConsumer},
@@ -78,19 +78,36 @@ impl Batch {
     }
 }
 
+/// Positions not yet recorded: the history group's lag, for `/metrics`.
+#[derive(Clone, Debug, Default)]
+pub struct HistoryLag(pub LagContext);
+
+impl Metered for HistoryLag {
+    fn expose(&self, out: &mut Exposition) {
+        out.gauge(
+            "rota_history_lag_records",
+            "Positions not yet recorded into the store (the group rota-history's lag).",
+            self.0.get() as f64,
+        );
+    }
+}
+
 /// Records positions until `shutdown`; a batch in hand is written (or left for the next start)
 /// before returning.
 pub async fn record_positions(
     kafka: &KafkaConfig,
     store: Arc<dyn Store>,
     limits: BatchLimits,
+    lag: HistoryLag,
     shutdown: CancellationToken,
 ) -> Result<(), KafkaError> {
     // A new group records what the topic still holds (`group_member` starts at the earliest).
-    let consumer: StreamConsumer = kafka
-        .group_member(HISTORY_GROUP)
-        .set("fetch.wait.max.ms", "100")
-        .create()?;
+    let consumer: StreamConsumer<LagContext> = LagContext::configure(
+        kafka
+            .group_member(HISTORY_GROUP)
+            .set("fetch.wait.max.ms", "100"),
+    )
+    .create_with_context(lag.0)?;
     consumer.subscribe(&[TOPIC_NEW_POSITION])?;
     info!(
         group = HISTORY_GROUP,
@@ -141,7 +158,7 @@ pub async fn record_positions(
 
 /// Writes a batch, retrying with back-off (consumption waits meanwhile), then commits it.
 async fn flush(
-    consumer: &StreamConsumer,
+    consumer: &StreamConsumer<LagContext>,
     store: &dyn Store,
     batch: Batch,
     shutdown: &CancellationToken,
@@ -164,7 +181,7 @@ async fn flush(
     commit(consumer, &batch, CommitMode::Async);
 }
 
-fn commit(consumer: &StreamConsumer, batch: &Batch, mode: CommitMode) {
+fn commit(consumer: &StreamConsumer<LagContext>, batch: &Batch, mode: CommitMode) {
     if let Err(e) = batch
         .offsets()
         .and_then(|offsets| consumer.commit(&offsets, mode))

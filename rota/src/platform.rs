@@ -183,6 +183,7 @@ impl Platform {
             }
         };
         let hub = Arc::new(Hub::new(config.socket_queue));
+        let history_lag = api::recorder::HistoryLag::default();
         let positions_ready = Arc::new(AtomicBool::new(false));
         let store_prepared = Arc::new(AtomicBool::new(false));
         let state = Arc::new(AppState {
@@ -194,7 +195,11 @@ impl Platform {
             shutdown: self.shutdown.clone(),
             map: config.map.clone(),
             http: Arc::default(),
-            metered: self.metered(),
+            metered: self
+                .metered()
+                .into_iter()
+                .chain([Arc::new(history_lag.clone()) as _])
+                .collect(),
         });
 
         let shutdown = self.shutdown.clone();
@@ -215,7 +220,7 @@ impl Platform {
         });
         let (kafka, shutdown, batch) = (self.kafka.clone(), self.shutdown.clone(), config.batch);
         self.tasks.spawn(async move {
-            let result = api::record_positions(&kafka, store, batch, shutdown).await;
+            let result = api::record_positions(&kafka, store, batch, history_lag, shutdown).await;
             ("position recorder", result.map_err(Into::into))
         });
 
