@@ -78,7 +78,7 @@ impl PlatformConfig {
 
 /// The running parts.
 pub struct Platform {
-    /// Where the HTTP server listens, if the api runs.
+    /// Where the HTTP listener is: the api's, or that of `serve_ops`.
     pub http_addr: Option<SocketAddr>,
     /// What the Elasticsearch sink has done, if it runs.
     pub connect_metrics: Option<Arc<connect::Metrics>>,
