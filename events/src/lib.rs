@@ -10,7 +10,7 @@ mod metrics;
 
 pub use kafka::{KafkaConfig, LagContext, close_consumer, ensure_topics};
 pub use messages::{DecodeError, LatLng, NewDirection, NewPosition, RideStatus, now_ms};
-pub use metrics::{CONTENT_TYPE, Exposition, Histogram, LATENCY_BUCKETS, Metered, render};
+pub use metrics::{CONTENT_TYPE, Exposition, Histogram, Metered, render};
 
 /// Commands that start a ride: `{"routeId":"1","clientId":"…","rideId":"…"}`, keyed by ride id.
 pub const TOPIC_NEW_DIRECTION: &str = "route.new-direction";

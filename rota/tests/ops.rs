@@ -21,30 +21,24 @@ async fn every_service_serves_probes_and_the_documented_metrics() {
     let api = split.api().await;
     let es = StandIn::start().await.unwrap();
     let kafka = ("KAFKA_BROKERS", split.kafka.to_string());
-    let simulator_http = common::free_port();
-    let simulator = RotaProcess::start(
-        &["simulator", "--http", &simulator_http.to_string()],
+    let (simulator, simulator_http) = RotaProcess::serving(
+        &["simulator"],
         &[
             kafka.clone(),
             ("ROTA_SIM_SPEED_KMH", TEST_SPEED_KMH.to_string()),
             ("ROTA_SIM_TICK_MS", "20".to_owned()),
         ],
-        simulator_http,
     )
     .await;
-    let connect_http = common::free_port();
-    let connect = RotaProcess::start(
-        &["connect", "--http", &connect_http.to_string()],
+    let (connect, connect_http) = RotaProcess::serving(
+        &["connect"],
         &[
             kafka,
             ("ELASTICSEARCH_URL", es.url().to_string()),
             ("CONNECT_LINGER_MS", "50".to_owned()),
         ],
-        connect_http,
     )
     .await;
-    common::wait_ready(simulator_http).await;
-    common::wait_ready(connect_http).await;
 
     let api_base = format!("http://{}", split.http);
     let ride = common::start_ride(&api_base, "2").await;

@@ -25,22 +25,15 @@ async fn replicas_share_the_work_and_every_api_streams_every_ride() {
     let kafka = ("KAFKA_BROKERS", split.kafka.to_string());
     let broker = split.broker().await;
     let api_a = split.api().await;
-    let http_b = common::free_port();
     let data_b = split.dir.path().join("api-b").display().to_string();
-    let api_b = RotaProcess::start(
-        &["api", "--http", &http_b.to_string(), "--data-dir", &data_b],
+    let (api_b, http_b) = RotaProcess::serving(
+        &["api", "--data-dir", &data_b],
         &[kafka.clone(), ("MONGODB_URI", mongodb_uri)],
-        http_b,
     )
     .await;
-    common::wait_ready(http_b).await;
-    let simulator = || async {
-        let http = common::free_port();
+    let simulator = || {
         let env = [kafka.clone(), ("ROTA_SIM_TICK_MS", "20".to_owned())];
-        let args = ["simulator", "--http", &http.to_string()];
-        let process = RotaProcess::start(&args, &env, http).await;
-        common::wait_ready(http).await;
-        (process, http)
+        async move { RotaProcess::serving(&["simulator"], &env).await }
     };
     let mut simulators = vec![simulator().await];
 

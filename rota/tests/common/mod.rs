@@ -249,6 +249,17 @@ impl RotaProcess {
         panic!("rota never listened on {ready_addr}");
     }
 
+    /// Starts `rota ARGS --http <a free port>` with `env` and waits until its `/readyz` says ready;
+    /// returns the process and its listener.
+    pub async fn serving(args: &[&str], env: &[(&str, String)]) -> (Self, SocketAddr) {
+        let http = free_port();
+        let http_arg = http.to_string();
+        let args = [args, &["--http", &http_arg]].concat();
+        let process = Self::start(&args, env, http).await;
+        wait_ready(http).await;
+        (process, http)
+    }
+
     /// SIGKILL: a crash, with no chance to clean up.
     pub async fn kill(mut self) {
         self.0.kill().await.expect("killed");

@@ -177,18 +177,25 @@ def render(kustomization_dir):
 
 
 def rendered_overlays():
-    """Each overlay rendered from a copy of infra/k8s with the secret files filled in."""
+    """Each overlay, rendered from a copy of infra/k8s with the secret files filled in, and the
+    file it was written to."""
     with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "k8s"
-        shutil.copytree(ROOT / "infra/k8s", copy)
-        for example in (copy / "base/secrets").glob("*.env.example"):
-            text = example.read_text().replace("password=\n", "password=checkonly\n")
-            example.with_suffix("").write_text(text)
+        copy = filled_copy(Path(tmp))
         for overlay in sorted((copy / "overlays").iterdir()):
             docs = render(overlay)
             path = Path(tmp) / f"{overlay.name}.yaml"
             path.write_text(yaml.safe_dump_all(docs))
             yield overlay.name, docs, path
+
+
+def filled_copy(tmp):
+    """A copy of infra/k8s in `tmp` whose secret files are made from their templates."""
+    copy = tmp / "k8s"
+    shutil.copytree(ROOT / "infra/k8s", copy)
+    for example in (copy / "base/secrets").glob("*.env.example"):
+        text = example.read_text().replace("password=\n", "password=checkonly\n")
+        example.with_suffix("").write_text(text)
+    return copy
 
 
 def by_kind(docs, kind):
@@ -337,11 +344,7 @@ def secret_keys(secret):
 
 def istio():
     with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "k8s"
-        shutil.copytree(ROOT / "infra/k8s", copy)
-        for example in (copy / "base/secrets").glob("*.env.example"):
-            example.with_suffix("").write_text("password=checkonly\n")
-        workloads = render(copy / "overlays/production")
+        workloads = render(filled_copy(Path(tmp)) / "overlays/production")
     mesh = render(ROOT / "infra/istio")
     services = by_kind(workloads, "Service")
     deployments = by_kind(workloads, "Deployment")
