@@ -45,7 +45,7 @@ pub struct AppState {
     pub hub: Arc<hub::Hub>,
     /// The process's one producer, for ride commands.
     pub producer: FutureProducer,
-    /// Set once the position consumer is assigned its partitions.
+    /// Set once the position consumer has read up to where the topic ended at start-up.
     pub positions_ready: Arc<AtomicBool>,
     /// Cancelled on SIGINT/SIGTERM: sockets say goodbye and close.
     pub shutdown: CancellationToken,

@@ -6,9 +6,12 @@
 //! After a restart the hub must not forget running rides. It is refilled from the store (each
 //! running ride with its recorded path), and this consumer starts where the store's record ends:
 //! at the history group's committed offsets (see [`crate::recorder`]), or at the end of each
-//! partition the group has never committed. So the hub's paths continue without a gap.
+//! partition the group has never committed. So the hub's paths continue without a gap. The replica
+//! reports ready only once it has read up to where each partition ended when it started, so a
+//! browser it serves after a restart sees at least every position shown before it.
 
 use std::{
+    collections::HashMap,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -37,7 +40,7 @@ const FETCH_WAIT_MS: &str = "10";
 /// Most running rides put back into the hub after a restart.
 const RESTORED_RIDES_MAX: usize = 10_000;
 
-/// Feeds positions into the hub until `shutdown`; sets `ready` once assigned.
+/// Feeds positions into the hub until `shutdown`; sets `ready` once caught up with the topic.
 pub async fn consume_positions(
     kafka: &KafkaConfig,
     hub: Arc<Hub>,
@@ -62,25 +65,32 @@ pub async fn consume_positions(
     let consumer = Arc::new(consumer);
     // Offsets are looked up explicitly: "the end" resolved lazily could skip positions published
     // between start-up and the first fetch.
-    let assignment = tokio::task::spawn_blocking({
+    let (assignment, mut catch_up) = tokio::task::spawn_blocking({
         let consumer = consumer.clone();
         move || assignment_after_history(&consumer)
     })
     .await
     .map_err(|_| KafkaError::Canceled)??;
     consumer.assign(&assignment)?;
-    ready.store(true, Ordering::Release);
     info!(
         partitions = assignment.count(),
+        behind = catch_up.behind(),
         "api consuming {TOPIC_NEW_POSITION}"
     );
+    // Rarely needed: the position also moves past records that are never delivered.
+    let mut recheck = tokio::time::interval(Duration::from_millis(200));
 
     loop {
+        if !ready.load(Ordering::Relaxed) && catch_up.reached(&consumer) {
+            ready.store(true, Ordering::Release);
+            info!("api caught up with {TOPIC_NEW_POSITION}");
+        }
         let message = tokio::select! {
             _ = shutdown.cancelled() => {
                 events::close_consumer(consumer).await;
                 return Ok(());
             }
+            _ = recheck.tick(), if !catch_up.ends.is_empty() => continue,
             message = consumer.recv() => message,
         };
         match message {
@@ -101,8 +111,11 @@ pub async fn consume_positions(
     }
 }
 
-/// Each partition at the history group's committed offset, or at its end if there is none.
-fn assignment_after_history(consumer: &StreamConsumer) -> Result<TopicPartitionList, KafkaError> {
+/// Each partition at the history group's committed offset, or at its end if there is none; and
+/// where each partition ends now.
+fn assignment_after_history(
+    consumer: &StreamConsumer,
+) -> Result<(TopicPartitionList, CatchUp), KafkaError> {
     let metadata = consumer.fetch_metadata(Some(TOPIC_NEW_POSITION), METADATA_TIMEOUT)?;
     let mut all = TopicPartitionList::new();
     for topic in metadata.topics() {
@@ -112,22 +125,55 @@ fn assignment_after_history(consumer: &StreamConsumer) -> Result<TopicPartitionL
     }
     let committed = consumer.committed_offsets(all, METADATA_TIMEOUT)?;
     let mut list = TopicPartitionList::new();
+    let mut catch_up = CatchUp::default();
     for element in committed.elements() {
-        let offset = match element.offset() {
+        let partition = element.partition();
+        let (_, end) =
+            consumer.fetch_watermarks(TOPIC_NEW_POSITION, partition, METADATA_TIMEOUT)?;
+        let start = match element.offset() {
             Offset::Offset(next) => next,
-            _ => {
-                consumer
-                    .fetch_watermarks(TOPIC_NEW_POSITION, element.partition(), METADATA_TIMEOUT)?
-                    .1
-            }
+            _ => end,
         };
-        list.add_partition_offset(
-            TOPIC_NEW_POSITION,
-            element.partition(),
-            Offset::Offset(offset),
-        )?;
+        list.add_partition_offset(TOPIC_NEW_POSITION, partition, Offset::Offset(start))?;
+        if start < end {
+            catch_up.ends.insert(partition, (start, end));
+        }
     }
-    Ok(list)
+    Ok((list, catch_up))
+}
+
+/// The partitions not yet read up to where they ended at start-up: (start, end) offsets.
+#[derive(Default)]
+struct CatchUp {
+    ends: HashMap<i32, (i64, i64)>,
+}
+
+impl CatchUp {
+    /// Positions between the start and the end, summed over partitions.
+    fn behind(&self) -> i64 {
+        self.ends.values().map(|(start, end)| end - start).sum()
+    }
+
+    /// Whether every partition has been read up to its end, forgetting those that have.
+    fn reached(&mut self, consumer: &StreamConsumer) -> bool {
+        if self.ends.is_empty() {
+            return true;
+        }
+        let Ok(positions) = consumer.position() else {
+            return false;
+        };
+        for element in positions.elements() {
+            if let Offset::Offset(next) = element.offset()
+                && self
+                    .ends
+                    .get(&element.partition())
+                    .is_some_and(|&(_, end)| next >= end)
+            {
+                self.ends.remove(&element.partition());
+            }
+        }
+        self.ends.is_empty()
+    }
 }
 
 /// Puts the store's running rides, with their paths, back into the hub.

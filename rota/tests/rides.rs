@@ -108,20 +108,8 @@ async fn rides_started_over_websocket_and_rest_follow_their_routes_in_order() {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let mut watcher = Ws::connect(&platform).await;
-    watcher
-        .send(&json!({"type": "watch", "rideId": rest_ride}).to_string())
-        .await;
-    let watching = watcher.next_of("watching").await;
-    let mut path: Vec<LatLng> = watching["path"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(point)
-        .collect();
-    assert!(
-        !path.is_empty(),
-        "a mid-ride watcher gets the path so far: {watching}"
-    );
+    let mut path: Vec<LatLng> = watcher.watch(&rest_ride).await.iter().map(point).collect();
+    assert!(!path.is_empty(), "a mid-ride watcher gets the path so far");
 
     let ws_positions = starter.positions_until_finished(&ws_ride).await;
     let seqs = common::seqs(&ws_positions);

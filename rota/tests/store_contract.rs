@@ -543,9 +543,7 @@ async fn a_cancelled_ride_stops_and_says_so(backend: Backend) {
     assert_eq!(status, 202);
     let ride = started["rideId"].as_str().unwrap().to_owned();
     let mut ws = Ws::connect(&platform).await;
-    ws.send(&json!({"type": "watch", "rideId": ride}).to_string())
-        .await;
-    ws.next_of("watching").await;
+    ws.watch(&ride).await;
     for _ in 0..3 {
         ws.next_of("position").await;
     }

@@ -5,7 +5,6 @@
 mod common;
 
 use common::{RotaProcess, Ws, free_port, http, wait_ready};
-use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_cleanly_and_an_interrupted_ride_resumes_after_restart() {
@@ -39,12 +38,7 @@ async fn sigterm_stops_cleanly_and_an_interrupted_ride_resumes_after_restart() {
         "the store kept its routes and was not re-seeded"
     );
     let mut ws = Ws::connect_to(http_addr).await;
-    ws.send(&json!({"type": "watch", "rideId": ride}).to_string())
-        .await;
-    let already = ws.next_of("watching").await["path"]
-        .as_array()
-        .unwrap()
-        .len() as u64;
+    let already = ws.watch(&ride).await.len() as u64;
     let positions = ws.positions_until_finished(&ride).await;
     let seqs = common::seqs(&positions);
     // The snapshot holds the path recorded before the stop. What follows continues it, or, once

@@ -36,7 +36,7 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
     let positions = if state.positions_ready() {
         Ok(())
     } else {
-        Err("not assigned yet".to_owned())
+        Err("catching up with the positions topic".to_owned())
     };
     ops::readiness(&[
         ("broker", broker),

@@ -176,6 +176,14 @@ impl Ws {
         }
     }
 
+    /// Watches `ride_id`; returns the path so far from the `watching` frame.
+    pub async fn watch(&mut self, ride_id: &str) -> Vec<Value> {
+        let frame = serde_json::json!({"type": "watch", "rideId": ride_id});
+        self.send(&frame.to_string()).await;
+        let watching = self.next_of("watching").await;
+        watching["path"].as_array().expect("a path").clone()
+    }
+
     /// The next frame of the given type, skipping others.
     pub async fn next_of(&mut self, kind: &str) -> Value {
         loop {
