@@ -56,6 +56,8 @@ pub struct AppState {
     /// Other parts of the process whose figures `/metrics` shows (the hub's and `http`'s always
     /// are).
     pub metered: Vec<Arc<dyn events::Metered>>,
+    /// Readiness of the other parts running in this process, on `/readyz` next to the api's own.
+    pub checks: Vec<ops::ReadyCheck>,
 }
 
 /// The web map's base layer, served to the page at `/api/map-config`.

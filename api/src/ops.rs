@@ -24,6 +24,13 @@ pub struct ReadyCheck {
     pub check: Box<dyn Fn() -> Check + Send + Sync>,
 }
 
+impl ReadyCheck {
+    /// The check's name and its result now.
+    pub fn run(&self) -> (&'static str, Check) {
+        (self.name, (self.check)())
+    }
+}
+
 /// What a process without the api shows on its ops endpoints.
 pub struct Ops {
     /// The process's producer: `/readyz` asks it whether the broker answers.
@@ -90,7 +97,7 @@ pub fn metrics_page<'a>(parts: impl IntoIterator<Item = &'a dyn Metered>) -> Res
 
 async fn ops_readyz(State(ops): State<Arc<Ops>>) -> Response {
     let mut checks = vec![("broker", broker_answers(&ops.producer).await)];
-    checks.extend(ops.checks.iter().map(|c| (c.name, (c.check)())));
+    checks.extend(ops.checks.iter().map(ReadyCheck::run));
     readiness(&checks)
 }
 

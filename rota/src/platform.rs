@@ -200,6 +200,7 @@ impl Platform {
                 .into_iter()
                 .chain([Arc::new(history_lag.clone()) as _])
                 .collect(),
+            checks: self.ready_checks(),
         });
 
         let shutdown = self.shutdown.clone();
@@ -236,12 +237,12 @@ impl Platform {
         simulator.chain(connect).collect()
     }
 
-    /// Serves `/healthz`, `/readyz` and `/metrics` on `addr`, for a process without the api (whose
-    /// listener serves them already).
-    pub async fn serve_ops(&mut self, addr: SocketAddr) -> Result<SocketAddr> {
-        let mut checks = Vec::new();
-        if let Some(metrics) = self.connect_metrics.clone() {
-            checks.push(api::ops::ReadyCheck {
+    /// The readiness of the parts running here beyond the api's own, for `/readyz`.
+    fn ready_checks(&self) -> Vec<api::ops::ReadyCheck> {
+        let sink = self
+            .connect_metrics
+            .clone()
+            .map(|metrics| api::ops::ReadyCheck {
                 name: "elasticsearch sink",
                 check: Box::new(move || {
                     if metrics.consuming.load(Ordering::Acquire) {
@@ -251,10 +252,15 @@ impl Platform {
                     }
                 }),
             });
-        }
+        sink.into_iter().collect()
+    }
+
+    /// Serves `/healthz`, `/readyz` and `/metrics` on `addr`, for a process without the api (whose
+    /// listener serves them already).
+    pub async fn serve_ops(&mut self, addr: SocketAddr) -> Result<SocketAddr> {
         let ops = api::ops::Ops {
             producer: self.producer.clone(),
-            checks,
+            checks: self.ready_checks(),
             metered: self.metered(),
         };
         let addr = self

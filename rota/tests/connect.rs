@@ -342,6 +342,43 @@ async fn a_connector_killed_mid_stream_indexes_everything_once_after_restart() {
     broker.stop().await.unwrap();
 }
 
+/// In `rota up`, `/readyz` also waits for the sink's index templates: with Elasticsearch
+/// unreachable it stays 503 once everything else is ready, and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_platform_is_not_ready_while_elasticsearch_is_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    let closed = common::free_port();
+    config.connect = Some(SinkSettings::new(
+        format!("http://{closed}").parse().unwrap(),
+    ));
+    let platform = Platform::start(config).await.unwrap();
+    let url = format!("{}/readyz", common::base_url(&platform));
+    let mut answer = (0, Value::Null);
+    for _ in 0..400 {
+        answer = common::http("GET", &url, None).await.unwrap();
+        let checks = &answer.1["checks"];
+        if ["broker", "store", "positions"]
+            .iter()
+            .all(|c| checks[c] == "ok")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = answer;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body["checks"]["positions"], "ok",
+        "the rest became ready: {body}"
+    );
+    assert_eq!(
+        body["checks"]["elasticsearch sink"], "installing index templates",
+        "{body}"
+    );
+    platform.stop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_platform_with_an_elasticsearch_url_indexes_its_rides() {
     let dir = tempfile::tempdir().unwrap();

@@ -38,11 +38,13 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
     } else {
         Err("catching up with the positions topic".to_owned())
     };
-    ops::readiness(&[
+    let mut checks = vec![
         ("broker", broker),
         ("store", store),
         ("positions", positions),
-    ])
+    ];
+    checks.extend(state.checks.iter().map(ops::ReadyCheck::run));
+    ops::readiness(&checks)
 }
 
 /// Prometheus figures of this process: the hub's, the HTTP latencies, and those of the other parts
