@@ -64,11 +64,11 @@ pub fn render<'a>(parts: impl IntoIterator<Item = &'a dyn Metered>) -> String {
 }
 
 /// Upper bounds (seconds) of the latency buckets: Prometheus's defaults.
-pub const LATENCY_BUCKETS: [f64; 11] = [
+const LATENCY_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// Observations counted into [`LATENCY_BUCKETS`].
+/// Latency observations counted into Prometheus's default buckets.
 #[derive(Clone, Debug, Default)]
 pub struct Histogram {
     /// Per bucket, observations up to its bound (not cumulative; summed when written).

@@ -31,39 +31,23 @@ async fn main() -> Result<()> {
         Command::Simulator(args) => {
             ops = args.ops.http;
             PlatformConfig {
-                kafka: KafkaSource::External {
-                    brokers: args.kafka_brokers,
-                },
-                data_dir: ".".into(), // unused: no broker, no store
-                partitions: events::DEFAULT_PARTITIONS,
-                api: None,
                 simulator: Some(simulator_config(args.sim)?),
-                connect: None,
+                ..PlatformConfig::external(args.kafka_brokers)
             }
         }
         Command::Api(args) => PlatformConfig {
-            kafka: KafkaSource::External {
-                brokers: args.kafka_brokers,
-            },
             data_dir: args.data.data_dir,
-            partitions: events::DEFAULT_PARTITIONS,
             api: Some(api_config(&args.http, &args.store)),
-            simulator: None,
-            connect: None,
+            ..PlatformConfig::external(args.kafka_brokers)
         },
         Command::Connect(args) => {
             ops = args.ops.http;
+            let settings = args.connect.settings().ok_or_else(|| {
+                anyhow::anyhow!("rota connect needs --elasticsearch-url (ELASTICSEARCH_URL)")
+            })?;
             PlatformConfig {
-                kafka: KafkaSource::External {
-                    brokers: args.kafka_brokers,
-                },
-                data_dir: ".".into(), // unused: no broker, no store
-                partitions: events::DEFAULT_PARTITIONS,
-                api: None,
-                simulator: None,
-                connect: Some(args.connect.settings().ok_or_else(|| {
-                    anyhow::anyhow!("rota connect needs --elasticsearch-url (ELASTICSEARCH_URL)")
-                })?),
+                connect: Some(settings),
+                ..PlatformConfig::external(args.kafka_brokers)
             }
         }
     };

@@ -74,6 +74,18 @@ impl PlatformConfig {
             connect: None,
         }
     }
+
+    /// Nothing yet, on the brokers of an external Kafka: set the part to run.
+    pub fn external(brokers: String) -> Self {
+        Self {
+            kafka: KafkaSource::External { brokers },
+            data_dir: ".".into(), // used only by the api's embedded store
+            partitions: events::DEFAULT_PARTITIONS,
+            api: None,
+            simulator: None,
+            connect: None,
+        }
+    }
 }
 
 /// The running parts.
