@@ -13,6 +13,7 @@ mod document;
 mod metrics;
 mod settings;
 mod sink;
+#[cfg(feature = "stand-in")]
 pub mod stand_in;
 pub mod templates;
 

@@ -55,6 +55,11 @@ impl SinkSettings {
         }
     }
 
+    /// The waits between attempts to index, install a template or send a dead letter.
+    pub fn backoff(&self) -> events::Backoff {
+        events::Backoff::new(self.retry_backoff, self.max_retry_backoff)
+    }
+
     pub fn topics(&self) -> [&str; 2] {
         [&self.positions_topic, &self.directions_topic]
     }

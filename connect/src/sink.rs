@@ -7,16 +7,16 @@
 //! back-off and pauses its partitions: nothing more is fetched, so memory stays bounded by one batch
 //! and librdkafka's queue (`queued.max.messages.kbytes`).
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use elasticsearch::{
     Elasticsearch,
     auth::Credentials,
     http::transport::{BuildError, SingleNodeConnectionPool, TransportBuilder},
 };
-use events::{KafkaConfig, LagContext};
+use events::{KafkaConfig, LagContext, batch};
 use rdkafka::{
-    Message, Offset, TopicPartitionList,
+    Message,
     consumer::{CommitMode, Consumer, StreamConsumer},
     error::KafkaError,
     message::OwnedMessage,
@@ -125,18 +125,18 @@ async fn install_templates(
     shutdown: &CancellationToken,
 ) -> bool {
     let templates = templates::templates(&settings.positions_topic, &settings.directions_topic);
-    let mut delay = settings.retry_backoff;
+    let mut backoff = settings.backoff();
     for (name, template) in &templates {
         loop {
             match bulk::put_template(client, name, template, settings.read_timeout).await {
                 Ok(()) => break,
                 Err(e) => {
+                    let delay = backoff.next_delay();
                     warn!(template = name, error = %e, retry_in_ms = delay.as_millis() as u64, "index template not installed yet");
                     tokio::select! {
                         _ = shutdown.cancelled() => return false,
                         _ = sleep(delay) => {}
                     }
-                    delay = (delay * 2).min(settings.max_retry_backoff);
                 }
             }
         }
@@ -145,23 +145,23 @@ async fn install_templates(
     true
 }
 
+/// A record in a batch: where it came from, and its document or why it cannot have one.
+struct Record {
+    source: Source,
+    document: Result<Document, String>,
+}
+
 /// Records waiting to be indexed, and the offsets to commit once they are.
 #[derive(Default)]
 struct Batch {
-    sources: Vec<Source>,
-    /// (index into `sources`, its document)
-    docs: Vec<(usize, Document)>,
-    /// (index into `sources`, why it cannot be indexed)
-    dead: Vec<(usize, String)>,
+    records: batch::Batch<Record>,
+    /// Documents and their bytes so far (`batch.size`, `bulk.size.bytes`).
+    documents: usize,
     bytes: usize,
-    /// (topic, partition) -> next offset to read.
-    next_offsets: HashMap<(String, i32), i64>,
-    started: Option<Instant>,
 }
 
 impl Batch {
     fn add(&mut self, message: OwnedMessage) {
-        self.started.get_or_insert_with(Instant::now);
         let source = Source {
             topic: message.topic().to_owned(),
             partition: message.partition(),
@@ -170,21 +170,17 @@ impl Batch {
             timestamp: message.timestamp().to_millis(),
             payload: message.payload().unwrap_or_default().to_vec(),
         };
-        self.next_offsets
-            .insert((source.topic.clone(), source.partition), source.offset + 1);
-        let at = self.sources.len();
-        match Document::of(&source) {
-            Ok(doc) => {
-                self.bytes += doc.size;
-                self.docs.push((at, doc));
-            }
-            Err(reason) => self.dead.push((at, reason)),
+        let document = Document::of(&source);
+        if let Ok(doc) = &document {
+            self.documents += 1;
+            self.bytes += doc.size;
         }
-        self.sources.push(source);
+        self.records
+            .add(&message, Some(Record { source, document }));
     }
 
     fn is_full(&self, settings: &SinkSettings) -> bool {
-        self.docs.len() >= settings.batch_size || self.bytes >= settings.bulk_size_bytes
+        self.documents >= settings.batch_size || self.bytes >= settings.bulk_size_bytes
     }
 }
 
@@ -217,11 +213,10 @@ impl Sink {
                 }
                 continue;
             }
-            let deadline = batch.started.map(|t| t + self.settings.linger);
             tokio::select! {
                 _ = self.shutdown.cancelled() => break,
                 _ = report.tick() => self.report(),
-                _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                _ = batch::until(batch.records.due(self.settings.linger)) => {
                     if self.flush(std::mem::take(&mut batch)).await.is_err() {
                         return;
                     }
@@ -237,7 +232,7 @@ impl Sink {
         }
         // Stopping: one last attempt, without waiting for retries. What is not indexed is not
         // committed, and the next start indexes it (under the same ids).
-        if !batch.sources.is_empty() {
+        if !batch.records.items.is_empty() {
             let _ = self.flush(batch).await;
         }
     }
@@ -245,17 +240,18 @@ impl Sink {
     /// Indexes a batch (sending again what Elasticsearch could not take, with back-off), sends
     /// its dead letters, then commits its offsets.
     async fn flush(&mut self, batch: Batch) -> Result<(), Stopped> {
-        let Batch {
-            sources,
-            docs,
-            mut dead,
-            next_offsets,
-            ..
-        } = batch;
+        let batch::Batch { items, offsets, .. } = batch.records;
+        let (mut docs, mut dead) = (Vec::new(), Vec::new());
+        for (at, record) in items.iter().enumerate() {
+            match &record.document {
+                Ok(doc) => docs.push((at, doc)),
+                Err(reason) => dead.push((at, reason.clone())),
+            }
+        }
         let mut pending: Vec<usize> = (0..docs.len()).collect();
-        let mut delay = self.settings.retry_backoff;
+        let mut backoff = self.settings.backoff();
         while !pending.is_empty() {
-            let sending: Vec<&Document> = pending.iter().map(|&i| &docs[i].1).collect();
+            let sending: Vec<&Document> = pending.iter().map(|&i| docs[i].1).collect();
             let retry = match bulk::index(&self.client, &sending, self.settings.read_timeout).await
             {
                 Ok(outcomes) => {
@@ -285,7 +281,7 @@ impl Sink {
                     retry
                 }
                 Err(e) => {
-                    warn!(error = %e, documents = pending.len(), retry_in_ms = delay.as_millis() as u64, "bulk request failed; sending it again");
+                    warn!(error = %e, documents = pending.len(), "bulk request failed; sending it again");
                     pending
                 }
             };
@@ -293,28 +289,26 @@ impl Sink {
                 break;
             }
             Metrics::add(&self.metrics.retries, 1);
-            self.wait(delay).await?;
-            delay = (delay * 2).min(self.settings.max_retry_backoff);
+            self.wait(backoff.next_delay()).await?;
             pending = retry;
         }
         for (at, reason) in dead {
-            self.dead_letter(&sources[at], &reason).await?;
+            self.dead_letter(&items[at].source, &reason).await?;
         }
-        self.commit(next_offsets);
-        debug!(records = sources.len(), "batch indexed and committed");
+        offsets.commit(&self.consumer, CommitMode::Async);
+        debug!(records = items.len(), "batch indexed and committed");
         Ok(())
     }
 
     async fn dead_letter(&mut self, source: &Source, reason: &str) -> Result<(), Stopped> {
-        let mut delay = self.settings.retry_backoff;
+        let mut backoff = self.settings.backoff();
         let topic = self.settings.dead_letter_topic.clone();
         loop {
             match dead_letters::send(&self.producer, &topic, source, reason).await {
                 Ok(()) => break,
                 Err(e) => {
                     warn!(error = %e, topic, "dead letter not delivered; trying again");
-                    self.wait(delay).await?;
-                    delay = (delay * 2).min(self.settings.max_retry_backoff);
+                    self.wait(backoff.next_delay()).await?;
                 }
             }
         }
@@ -349,20 +343,6 @@ impl Sink {
         };
         let _ = self.consumer.resume(&assignment);
         result
-    }
-
-    fn commit(&self, next_offsets: HashMap<(String, i32), i64>) {
-        let mut list = TopicPartitionList::new();
-        for ((topic, partition), next) in &next_offsets {
-            let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*next));
-        }
-        if list.count() == 0 {
-            return;
-        }
-        if let Err(e) = self.consumer.commit(&list, CommitMode::Async) {
-            // Harmless: those records are indexed again, under the same ids, after a restart.
-            warn!(error = %e, "committing indexed offsets failed");
-        }
     }
 
     fn report(&self) {

@@ -1,15 +1,19 @@
 //! Rota's wire contract: the topics every part talks through, the JSON messages on them, and how a
-//! Kafka client is set up, so the simulator, the api and any other tool agree byte for byte.
+//! Kafka client is set up, so the simulator, the api and any other tool agree byte for byte; plus
+//! what every Kafka consumer here shares: committing, batching ([`batch`]) and back-off.
 //!
 //! The topic names and the original JSON fields (`routeId`, `clientId`, `position`, `finished`) are
 //! those of the reference system Rota re-imagines; Rota only adds fields.
 
+mod backoff;
+pub mod batch;
 mod kafka;
 mod messages;
 mod metrics;
 
+pub use backoff::Backoff;
 pub use kafka::{KafkaConfig, LagContext, close_consumer, ensure_topics};
-pub use messages::{DecodeError, LatLng, NewDirection, NewPosition, RideStatus, now_ms};
+pub use messages::{DecodeError, NewDirection, NewPosition, RideStatus, now_ms};
 pub use metrics::{CONTENT_TYPE, Exposition, Histogram, Metered, render};
 
 /// Commands that start a ride: `{"routeId":"1","clientId":"…","rideId":"…"}`, keyed by ride id.

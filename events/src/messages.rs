@@ -5,40 +5,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use routes::LatLng;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-/// A point as browsers and the REST API see it: `{"lat":…,"lng":…}`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LatLng {
-    pub lat: f64,
-    pub lng: f64,
-}
-
-impl LatLng {
-    /// Builds a point, refusing coordinates outside the globe (or NaN).
-    pub fn new(lat: f64, lng: f64) -> Result<Self, String> {
-        if !(-90.0..=90.0).contains(&lat) {
-            return Err(format!("latitude {lat} is outside -90..90"));
-        }
-        if !(-180.0..=180.0).contains(&lng) {
-            return Err(format!("longitude {lng} is outside -180..180"));
-        }
-        Ok(Self { lat, lng })
-    }
-
-    /// From the wire's `[lng, lat]` order.
-    pub fn from_lng_lat([lng, lat]: [f64; 2]) -> Result<Self, String> {
-        Self::new(lat, lng)
-    }
-
-    /// To the wire's `[lng, lat]` order.
-    pub fn to_lng_lat(self) -> [f64; 2] {
-        [self.lng, self.lat]
-    }
-}
-
 /// Where a ride is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RideStatus {
     /// Asked for; no position seen yet.
@@ -79,7 +50,7 @@ impl RideStatus {
 /// route's points (so the simulator needs no database) and optionally a speed. A command with
 /// `cancel: true` stops the running ride `rideId` instead; it is keyed by ride id like the start
 /// command, so it lands on the same partition, after it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewDirection {
     pub route_id: String,
@@ -89,6 +60,7 @@ pub struct NewDirection {
     pub ride_id: Option<String>,
     /// The route's geometry as `[lng, lat]` pairs; absent means "look the route up by id".
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Vec<f64>>>)]
     pub points: Option<Vec<[f64; 2]>>,
     /// Overrides the simulator's default speed for this ride (fast-forward demos and tests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,18 +69,21 @@ pub struct NewDirection {
     pub cancel: bool,
 }
 
-/// A `route.new-position` event: where one vehicle is now.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A `route.new-position` event: where one vehicle is now. On Kafka `position` is `[lng, lat]`;
+/// browsers get the same fields with a [`LatLng`] ([`NewPosition::for_browser`]), so the field list
+/// is written once, here.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct NewPosition {
+#[schema(bound = "P: utoipa::ToSchema")]
+pub struct NewPosition<P = [f64; 2]> {
     pub route_id: String,
     #[serde(default)]
     pub client_id: String,
     /// Absent in the reference system's messages; [`NewPosition::ride`] falls back to the client id.
     #[serde(default)]
     pub ride_id: String,
-    /// `[longitude, latitude]`.
-    pub position: [f64; 2],
+    /// `[longitude, latitude]` on Kafka.
+    pub position: P,
     pub finished: bool,
     /// `driving`, `finished` or `cancelled`; absent in the reference system's messages, where
     /// [`NewPosition::status`] derives it from `finished`.
@@ -160,6 +135,26 @@ impl NewPosition {
         LatLng {
             lat: self.position[1],
             lng: self.position[0],
+        }
+    }
+
+    /// The same position as browsers get it: `position` a [`LatLng`], the ride id and the status
+    /// always set (the reference system's messages may lack them).
+    pub fn for_browser(&self) -> NewPosition<LatLng> {
+        NewPosition {
+            route_id: self.route_id.clone(),
+            client_id: self.client_id.clone(),
+            ride_id: self.ride().to_owned(),
+            position: self.lat_lng(),
+            finished: self.finished,
+            status: Some(self.status()),
+            seq: self.seq,
+            progress: self.progress,
+            distance_m: self.distance_m,
+            route_length_m: self.route_length_m,
+            speed_kmh: self.speed_kmh,
+            heading: self.heading,
+            timestamp: self.timestamp,
         }
     }
 }
@@ -215,9 +210,9 @@ impl NewDirection {
 impl NewPosition {
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let pos: Self = decode(crate::TOPIC_NEW_POSITION, bytes)?;
-        LatLng::from_lng_lat(pos.position).map_err(|reason| DecodeError {
+        LatLng::from_lng_lat(pos.position).map_err(|e| DecodeError {
             topic: crate::TOPIC_NEW_POSITION,
-            reason: format!("position: {reason}"),
+            reason: format!("position: {e}"),
         })?;
         Ok(pos)
     }

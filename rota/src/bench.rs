@@ -22,9 +22,11 @@ use rdkafka::{
 };
 use tokio_tungstenite::tungstenite::Message;
 
+use api::ApiConfig;
+
 use crate::{
     cli::BenchArgs,
-    platform::{ApiConfig, KafkaSource, Platform, PlatformConfig, SimulatorConfig},
+    platform::{KafkaSource, Platform, PlatformConfig, SimulatorConfig},
 };
 
 /// What one WebSocket client saw during the measured window.

@@ -33,10 +33,15 @@ pub enum Command {
     /// Only the Elasticsearch sink, against KAFKA_BROKERS.
     Connect(ConnectCommandArgs),
     /// Drives many rides through the built-in broker to WebSocket clients and prints figures.
+    #[cfg(feature = "bench")]
     Bench(BenchArgs),
     /// Publishes positions at a fixed rate through `rota connect` into an Elasticsearch stand-in
     /// and prints the sink's throughput, lag, memory and CPU.
+    #[cfg(feature = "bench")]
     BenchConnect(BenchConnectArgs),
+    /// Prints the API's OpenAPI document (REST, WebSocket frames and Kafka messages), as served
+    /// at /api/openapi.json.
+    Openapi,
     /// Asks this machine's Rota process whether it is ready (`GET /readyz` on ROTA_HTTP_ADDR's
     /// port); exits 0 if so. For container healthchecks: the image carries no curl.
     Healthcheck(HealthcheckArgs),

@@ -1,7 +1,10 @@
-//! The `rota` binary's library: command-line flags, the built-in broker, the wiring that runs the
-//! parts in one process, and the benchmark harness. The parts themselves live in their own crates.
+//! The `rota` binary's library: command-line flags, the built-in broker, and the wiring that runs
+//! the parts in one process; with the `bench` feature, the benchmark harness. The parts themselves
+//! live in their own crates.
 
+#[cfg(feature = "bench")]
 pub mod bench;
+#[cfg(feature = "bench")]
 pub mod bench_connect;
 pub mod broker;
 pub mod cli;

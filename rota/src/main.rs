@@ -1,8 +1,9 @@
 use anyhow::Result;
+use api::ApiConfig;
 use clap::Parser;
 use rota::{
     cli::{Cli, Command, HttpArgs, KafkaArgs, SimArgs, StoreArgs},
-    platform::{ApiConfig, KafkaSource, Platform, PlatformConfig, SimulatorConfig},
+    platform::{KafkaSource, Platform, PlatformConfig, SimulatorConfig},
 };
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -12,9 +13,15 @@ async fn main() -> Result<()> {
     rota::telemetry::init();
     let mut ops = None;
     let config = match cli.command.unwrap_or_else(|| Command::Up(Box::new(cli.up))) {
+        #[cfg(feature = "bench")]
         Command::Bench(args) => return rota::bench::run(args).await,
+        #[cfg(feature = "bench")]
         Command::BenchConnect(args) => return rota::bench_connect::run(args).await,
         Command::Healthcheck(args) => return rota::healthcheck::run(args.http).await,
+        Command::Openapi => {
+            println!("{}", api::openapi::DOCUMENT.as_str());
+            return Ok(());
+        }
         Command::Up(args) => PlatformConfig {
             kafka: kafka_source(&args.kafka, args.listen.kafka_listen),
             data_dir: args.data.data_dir,

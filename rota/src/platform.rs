@@ -4,15 +4,12 @@
 use std::{
     net::SocketAddr,
     path::PathBuf,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
     time::Duration,
 };
 
 use anyhow::{Context, Result, anyhow};
-use api::{AppState, BatchLimits, MapConfig, hub::Hub, store};
+use api::{Api, ApiConfig};
 use events::KafkaConfig;
 use rdkafka::producer::{FutureProducer, Producer};
 use tokio::task::JoinSet;
@@ -28,19 +25,6 @@ pub enum KafkaSource {
     BuiltIn { listen: SocketAddr },
     /// An existing cluster's bootstrap servers.
     External { brokers: String },
-}
-
-#[derive(Clone, Debug)]
-pub struct ApiConfig {
-    pub http: SocketAddr,
-    /// Per-socket frame queue length (see `api::hub`).
-    pub socket_queue: usize,
-    /// MongoDB's URI; `None` keeps routes and rides in the data directory.
-    pub mongodb_uri: Option<String>,
-    /// When recorded positions are written to the store.
-    pub batch: BatchLimits,
-    /// The web map's base layer.
-    pub map: MapConfig,
 }
 
 #[derive(Clone, Debug)]
@@ -181,64 +165,17 @@ impl Platform {
     }
 
     async fn start_api(&mut self, config: ApiConfig, data_dir: &std::path::Path) -> Result<()> {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-        let store: Arc<dyn store::Store> = match &config.mongodb_uri {
-            Some(uri) => {
-                info!("routes and rides in MongoDB");
-                Arc::new(store::MongoStore::connect(uri).await?)
-            }
-            None => {
-                let path = data_dir.join("store.redb");
-                info!(store = %path.display(), "routes and rides in the embedded store");
-                Arc::new(store::EmbeddedStore::open(&path)?)
-            }
-        };
-        let hub = Arc::new(Hub::new(config.socket_queue));
-        let history_lag = api::recorder::HistoryLag::default();
-        let positions_ready = Arc::new(AtomicBool::new(false));
-        let store_prepared = Arc::new(AtomicBool::new(false));
-        let state = Arc::new(AppState {
-            store: store.clone(),
-            store_prepared: store_prepared.clone(),
-            hub: hub.clone(),
+        let process = api::Process {
+            kafka: self.kafka.clone(),
             producer: self.producer.clone(),
-            positions_ready: positions_ready.clone(),
-            shutdown: self.shutdown.clone(),
-            map: config.map.clone(),
-            http: Arc::default(),
-            metered: self
-                .metered()
-                .into_iter()
-                .chain([Arc::new(history_lag.clone()) as _])
-                .collect(),
+            metered: self.metered(),
             checks: self.ready_checks(),
-        });
-
+        };
+        let api = Api::start(config, data_dir, process).await?;
+        self.http_addr = Some(api.addr());
         let shutdown = self.shutdown.clone();
-        let prepared = api::prepare_store(store.clone(), store_prepared, shutdown.clone());
-        self.tasks.spawn(async move {
-            prepared.await;
-            // Done once prepared; stay in the set until shutdown like every other part.
-            shutdown.cancelled().await;
-            ("store preparation", Ok(()))
-        });
-        let (kafka, shutdown) = (self.kafka.clone(), self.shutdown.clone());
-        let positions_store = store.clone();
-        self.tasks.spawn(async move {
-            let result =
-                api::consume_positions(&kafka, hub, positions_store, positions_ready, shutdown)
-                    .await;
-            ("position consumer", result.map_err(Into::into))
-        });
-        let (kafka, shutdown, batch) = (self.kafka.clone(), self.shutdown.clone(), config.batch);
-        self.tasks.spawn(async move {
-            let result = api::record_positions(&kafka, store, batch, history_lag, shutdown).await;
-            ("position recorder", result.map_err(Into::into))
-        });
-
-        let addr = self.serve_http(config.http, api::router(state)).await?;
-        info!("web map at http://{addr}");
+        self.tasks
+            .spawn(async move { ("api", api.run(shutdown).await.map_err(Into::into)) });
         Ok(())
     }
 
@@ -346,15 +283,14 @@ impl Platform {
 /// Creates the topics, retrying while the cluster comes up (a compose Kafka may still be starting).
 async fn ensure_topics(kafka: &KafkaConfig, partitions: i32) -> Result<()> {
     const ATTEMPTS: u32 = 10;
-    let mut delay = Duration::from_millis(100);
+    let mut backoff = events::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     let mut attempt = 1;
     loop {
         match events::ensure_topics(kafka, &events::TOPICS, partitions).await {
             Ok(()) => return Ok(()),
             Err(e) if attempt < ATTEMPTS => {
                 warn!(attempt, error = %e, brokers = kafka.brokers, "Kafka not ready; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+                tokio::time::sleep(backoff.next_delay()).await;
                 attempt += 1;
             }
             Err(e) => return Err(e).context(format!("creating topics on {}", kafka.brokers)),

@@ -10,7 +10,6 @@ pub mod motion;
 mod offsets;
 mod rebalance;
 mod ride;
-pub mod route;
 
 use std::{
     collections::HashMap,
@@ -19,13 +18,14 @@ use std::{
     time::Duration,
 };
 
-use events::{LagContext, LatLng, NewDirection, TOPIC_NEW_DIRECTION};
+use events::{Backoff, LagContext, NewDirection, TOPIC_NEW_DIRECTION, batch::NextOffsets};
 use rdkafka::{
-    Message, TopicPartitionList,
+    Message,
     consumer::{CommitMode, Consumer, StreamConsumer},
     error::KafkaError,
     producer::FutureProducer,
 };
+use routes::LatLng;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -51,8 +51,8 @@ pub struct Config {
     pub speed_kmh: f64,
     /// Time between two positions of a ride.
     pub tick: Duration,
-    /// Where `<routeId>.txt` files are looked up for commands that carry no points; the seed
-    /// catalogue is used when unset or when the file is not there.
+    /// Where `<routeId>.txt` files are looked up for commands that carry no points; the sample
+    /// routes are used when unset or when the file is not there.
     pub routes_dir: Option<PathBuf>,
 }
 
@@ -85,127 +85,173 @@ pub async fn run(
         tick_ms = config.tick.as_millis() as u64,
         "simulator consuming {TOPIC_NEW_DIRECTION}"
     );
-
-    let mut tracker = offsets::OffsetTracker::default();
-    let mut rides: JoinSet<RideDone> = JoinSet::new();
-    // Running rides by id, for cancel commands and redeliveries.
-    let mut running: HashMap<String, Running> = HashMap::new();
-    let mut drives = 0..;
+    let mut simulator = Simulator {
+        config,
+        producer,
+        metrics,
+        consumer,
+        tracker: offsets::OffsetTracker::default(),
+        tasks: JoinSet::new(),
+        running: HashMap::new(),
+        drives: 0,
+    };
     loop {
-        metrics
+        simulator
+            .metrics
             .rides_running
-            .store(running.len() as u64, Ordering::Relaxed);
-        let event = tokio::select! {
+            .store(simulator.running.len() as u64, Ordering::Relaxed);
+        let done = tokio::select! {
             _ = shutdown.cancelled() => break,
-            Some(done) = rides.join_next() => Event::RideDone(done),
-            message = consumer.recv() => Event::Message(message),
-        };
-        // A rebalance may have run inside recv(): the rides of partitions that went elsewhere are
-        // stopping, and their offsets are no longer ours to track or commit.
-        for partition in consumer.context().take_revoked() {
-            tracker.forget(partition);
-            running.retain(|_, ride| ride.partition != partition);
-        }
-        let (partition, offset) = match event {
-            Event::RideDone(Err(e)) => {
-                error!(error = %e, "ride task failed");
-                continue;
+            Some(ended) = simulator.tasks.join_next() => {
+                simulator.forget_revoked();
+                simulator.ride_ended(ended)
             }
-            Event::RideDone(Ok(done)) => {
-                // Not ours any more (abandoned, or its partition revoked while it finished).
-                if running
-                    .get(&done.ride_id)
-                    .is_none_or(|r| r.drive != done.drive)
-                {
-                    continue;
-                }
-                running.remove(&done.ride_id);
-                if done.ended == Ended::Abandoned {
-                    continue;
-                }
-                (done.partition, done.offset)
-            }
-            Event::Message(Err(e)) => {
-                // librdkafka reconnects by itself; a broker blip must not stop the rides.
-                warn!(error = %e, "command consumer error; retrying");
-                tokio::time::sleep(RETRY_FIRST).await;
-                continue;
-            }
-            Event::Message(Ok(message)) => {
-                let (partition, offset) = (message.partition(), message.offset());
-                match read_command(&config, &message) {
-                    // Redelivered after a rebalance (the broker restarted, say) while its ride is
-                    // still driving here: one drive is enough, and that one commits the offset.
-                    Ok(Command::Start(ride)) if running.contains_key(ride.id()) => {
-                        info!(
-                            ride_id = ride.id(),
-                            "command redelivered while its ride is driving; ignored"
-                        );
-                        continue;
-                    }
-                    Ok(Command::Start(ride)) => {
-                        let cancel = CancellationToken::new();
-                        let abandon = consumer.context().abandon_token(partition);
-                        let (ride_id, drive) =
-                            (ride.id().to_owned(), drives.next().unwrap_or_default());
-                        running.insert(
-                            ride_id.clone(),
-                            Running {
-                                drive,
-                                partition,
-                                cancel: cancel.clone(),
-                            },
-                        );
-                        tracker.start(partition, offset);
-                        let (producer, metrics) = (producer.clone(), metrics.clone());
-                        metrics.rides_started.fetch_add(1, Ordering::Relaxed);
-                        rides.spawn(async move {
-                            let ended =
-                                drive_until_done(*ride, &producer, &metrics, &cancel, &abandon)
-                                    .await;
-                            RideDone {
-                                partition,
-                                offset,
-                                ride_id,
-                                drive,
-                                ended,
-                            }
-                        });
-                        continue;
-                    }
-                    Ok(Command::Cancel(ride_id)) => {
-                        match running.get(&ride_id) {
-                            Some(ride) => ride.cancel.cancel(),
-                            None => info!(ride_id, "cancel for a ride not running here; ignored"),
-                        }
-                        (partition, offset)
-                    }
-                    Err(reason) => {
-                        warn!(partition, offset, %reason, "skipping unusable {TOPIC_NEW_DIRECTION} message");
-                        (partition, offset)
+            message = simulator.consumer.recv() => {
+                // Commands are few: owning one frees the consumer for the rest of the loop.
+                let message = message.map(|m| m.detach());
+                simulator.forget_revoked();
+                match message {
+                    Ok(message) => simulator.command(&message),
+                    Err(e) => {
+                        // librdkafka reconnects by itself; a broker blip must not stop the rides.
+                        warn!(error = %e, "command consumer error; retrying");
+                        tokio::time::sleep(RETRY_FIRST).await;
+                        None
                     }
                 }
             }
         };
-        if let Some(next) = tracker.finish(partition, offset) {
-            commit(&consumer, partition, next);
+        if let Some((partition, offset)) = done {
+            simulator.done_with(partition, offset);
         }
     }
-
     info!(
-        running = rides.len(),
+        running = simulator.tasks.len(),
         "simulator stopping; unfinished rides resume after restart"
     );
-    rides.shutdown().await;
-    events::close_consumer(consumer).await;
+    simulator.tasks.shutdown().await;
+    events::close_consumer(simulator.consumer).await;
     // The producer is shared; whoever owns it flushes it.
     Ok(())
 }
 
-/// What woke the run loop.
-enum Event<M> {
-    RideDone(Result<RideDone, tokio::task::JoinError>),
-    Message(Result<M, KafkaError>),
+/// The simulator's state while it runs: its command consumer, the rides it drives, and which
+/// command offsets are safe to commit.
+struct Simulator {
+    config: Config,
+    producer: FutureProducer,
+    metrics: Arc<Metrics>,
+    consumer: StreamConsumer<CommandContext>,
+    tracker: offsets::OffsetTracker,
+    tasks: JoinSet<RideDone>,
+    /// Running rides by id, for cancel commands and redeliveries.
+    running: HashMap<String, Running>,
+    /// Drives started so far, to tell one drive of a ride from a later one.
+    drives: u64,
+}
+
+impl Simulator {
+    /// A rebalance may have run inside `recv()`: the rides of partitions that went elsewhere are
+    /// stopping, and their offsets are no longer ours to track or commit.
+    fn forget_revoked(&mut self) {
+        for partition in self.consumer.context().take_revoked() {
+            self.tracker.forget(partition);
+            self.running.retain(|_, ride| ride.partition != partition);
+        }
+    }
+
+    /// A ride task ended; returns its command's place if that command is now done with.
+    fn ride_ended(
+        &mut self,
+        ended: Result<RideDone, tokio::task::JoinError>,
+    ) -> Option<(i32, i64)> {
+        let done = match ended {
+            Ok(done) => done,
+            Err(e) => {
+                error!(error = %e, "ride task failed");
+                return None;
+            }
+        };
+        // Not ours any more (abandoned, or its partition revoked while it finished).
+        if self
+            .running
+            .get(&done.ride_id)
+            .is_none_or(|r| r.drive != done.drive)
+        {
+            return None;
+        }
+        self.running.remove(&done.ride_id);
+        (done.ended != Ended::Abandoned).then_some((done.partition, done.offset))
+    }
+
+    /// Acts on a command; returns its place if it is done with at once (a cancel, an unusable
+    /// command), `None` while its ride drives.
+    fn command(&mut self, message: &impl Message) -> Option<(i32, i64)> {
+        let (partition, offset) = (message.partition(), message.offset());
+        match read_command(&self.config, message) {
+            // Redelivered after a rebalance (the broker restarted, say) while its ride is still
+            // driving here: one drive is enough, and that one commits the offset.
+            Ok(Command::Start(ride)) if self.running.contains_key(ride.id()) => {
+                info!(
+                    ride_id = ride.id(),
+                    "command redelivered while its ride is driving; ignored"
+                );
+                None
+            }
+            Ok(Command::Start(ride)) => {
+                self.start(*ride, partition, offset);
+                None
+            }
+            Ok(Command::Cancel(ride_id)) => {
+                match self.running.get(&ride_id) {
+                    Some(ride) => ride.cancel.cancel(),
+                    None => info!(ride_id, "cancel for a ride not running here; ignored"),
+                }
+                Some((partition, offset))
+            }
+            Err(reason) => {
+                warn!(partition, offset, %reason, "skipping unusable {TOPIC_NEW_DIRECTION} message");
+                Some((partition, offset))
+            }
+        }
+    }
+
+    fn start(&mut self, ride: ride::Ride, partition: i32, offset: i64) {
+        let cancel = CancellationToken::new();
+        let abandon = self.consumer.context().abandon_token(partition);
+        let (ride_id, drive) = (ride.id().to_owned(), self.drives);
+        self.drives += 1;
+        self.running.insert(
+            ride_id.clone(),
+            Running {
+                drive,
+                partition,
+                cancel: cancel.clone(),
+            },
+        );
+        self.tracker.start(partition, offset);
+        self.metrics.rides_started.fetch_add(1, Ordering::Relaxed);
+        let (producer, metrics) = (self.producer.clone(), self.metrics.clone());
+        self.tasks.spawn(async move {
+            let ended = drive_until_done(ride, &producer, &metrics, &cancel, &abandon).await;
+            RideDone {
+                partition,
+                offset,
+                ride_id,
+                drive,
+                ended,
+            }
+        });
+    }
+
+    /// The command at `offset` is done with: commit up to the oldest command still driving.
+    fn done_with(&mut self, partition: i32, offset: i64) {
+        if let Some(next) = self.tracker.finish(partition, offset) {
+            let mut offsets = NextOffsets::default();
+            offsets.set(TOPIC_NEW_DIRECTION, partition, next);
+            offsets.commit(&self.consumer, CommitMode::Async);
+        }
+    }
 }
 
 /// A ride driven here now.
@@ -223,20 +269,6 @@ struct RideDone {
     ride_id: String,
     drive: u64,
     ended: Ended,
-}
-
-fn commit(consumer: &StreamConsumer<CommandContext>, partition: i32, next: i64) {
-    let mut list = TopicPartitionList::new();
-    if let Err(e) = list
-        .add_partition_offset(
-            TOPIC_NEW_DIRECTION,
-            partition,
-            rdkafka::Offset::Offset(next),
-        )
-        .and_then(|()| consumer.commit(&list, CommitMode::Async))
-    {
-        warn!(partition, next, error = %e, "offset commit failed; the commands may be replayed");
-    }
 }
 
 enum Command {
@@ -260,7 +292,8 @@ fn read_command(config: &Config, message: &impl Message) -> Result<Command, Stri
         Some(points) => points
             .iter()
             .map(|p| LatLng::from_lng_lat(*p))
-            .collect::<Result<Vec<_>, _>>()?,
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?,
         None => lookup_route(config, &command.route_id)?,
     };
     if points.len() < 2 {
@@ -288,7 +321,7 @@ async fn drive_until_done(
     cancel: &CancellationToken,
     abandon: &CancellationToken,
 ) -> Ended {
-    let mut delay = RETRY_FIRST;
+    let mut backoff = Backoff::new(RETRY_FIRST, RETRY_MAX);
     loop {
         let drive = ride.clone();
         let e = match drive
@@ -299,16 +332,16 @@ async fn drive_until_done(
             Err(_) if abandon.is_cancelled() => return Ended::Abandoned,
             Err(e) => e,
         };
+        let delay = backoff.next_delay();
         error!(error = %e, retry_in_ms = delay.as_millis() as u64, "ride stopped early; driving it again from its start");
         tokio::select! {
             _ = abandon.cancelled() => return Ended::Abandoned,
             _ = tokio::time::sleep(delay) => {}
         }
-        delay = (delay * 2).min(RETRY_MAX);
     }
 }
 
-/// A route by id: `<routes_dir>/<id>.txt` if present, else the seed catalogue.
+/// A route by id: `<routes_dir>/<id>.txt` if present, else the sample route of that id.
 fn lookup_route(config: &Config, id: &str) -> Result<Vec<LatLng>, String> {
     let safe = !id.is_empty()
         && id
@@ -317,10 +350,10 @@ fn lookup_route(config: &Config, id: &str) -> Result<Vec<LatLng>, String> {
     if let Some(dir) = config.routes_dir.as_ref().filter(|_| safe) {
         let file = dir.join(format!("{id}.txt"));
         if file.exists() {
-            return route::read_route_file(&file).map_err(|e| e.to_string());
+            return routes::read_route_file(&file).map_err(|e| e.to_string());
         }
     }
-    route::seed_routes()
+    routes::sample_routes()
         .into_iter()
         .find(|r| r.id == id)
         .map(|r| r.points)
@@ -349,12 +382,12 @@ mod tests {
         assert_eq!(
             lookup_route(&config, "1").unwrap().len(),
             2,
-            "the file wins over the seed"
+            "the file wins over the sample"
         );
         assert_eq!(
             lookup_route(&config, "2").unwrap().len(),
             40,
-            "the seed fills in"
+            "the samples fill in"
         );
         let err = lookup_route(&config, "7").unwrap_err();
         assert!(

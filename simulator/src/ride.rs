@@ -5,17 +5,18 @@ use std::{
     time::Duration,
 };
 
-use events::{LatLng, NewDirection, NewPosition, RideStatus, TOPIC_NEW_POSITION};
+use events::{NewDirection, NewPosition, RideStatus, TOPIC_NEW_POSITION};
 use rdkafka::{
     error::KafkaError,
     producer::{FutureProducer, FutureRecord},
     util::Timeout,
 };
+use routes::{LatLng, Polyline};
 use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use crate::motion::{Drive, Polyline, Sample};
+use crate::motion::{Drive, Sample};
 
 #[derive(Debug, thiserror::Error)]
 #[error("ride {ride_id}: publishing position {seq} failed: {source}")]

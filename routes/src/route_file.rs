@@ -1,54 +1,10 @@
-//! Route files and the seed catalogue.
-//!
-//! A route file holds one `lat,lng` point per line, as in the reference system. A line that does not
-//! parse is an error naming the file and the line: a silently shortened route would look fine on the
-//! map and be wrong.
+//! The route-file format, as in the reference system: one `lat,lng` point per line, blank lines
+//! skipped. A line that does not parse is an error naming the file and the line: a silently
+//! shortened route would look fine on the map and be wrong.
 
 use std::path::{Path, PathBuf};
 
-use events::LatLng;
-
-/// A route of the seed catalogue, shipped inside the binary.
-#[derive(Clone, Debug)]
-pub struct SeedRoute {
-    pub id: &'static str,
-    pub title: &'static str,
-    pub points: Vec<LatLng>,
-}
-
-/// The reference system's three sample routes, with its titles.
-const SEED: [(&str, &str, &str, &str); 3] = [
-    (
-        "1",
-        "Primeiro",
-        "routes/1.txt",
-        include_str!("../routes/1.txt"),
-    ),
-    (
-        "2",
-        "Segundo",
-        "routes/2.txt",
-        include_str!("../routes/2.txt"),
-    ),
-    (
-        "3",
-        "Terceiro",
-        "routes/3.txt",
-        include_str!("../routes/3.txt"),
-    ),
-];
-
-/// The seed catalogue: what a fresh store is filled with and what the simulator falls back to.
-pub fn seed_routes() -> Vec<SeedRoute> {
-    SEED.iter()
-        .map(|(id, title, file, text)| SeedRoute {
-            id,
-            title,
-            // The shipped files are checked by a test; a failure here is a build defect.
-            points: parse_route(Path::new(file), text).expect("seed route files are valid"),
-        })
-        .collect()
-}
+use crate::LatLng;
 
 /// A route file that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -100,8 +56,8 @@ pub fn parse_route(file: &Path, text: &str) -> Result<Vec<LatLng>, RouteFileErro
                 .parse::<f64>()
                 .map_err(|_| error(format!("{name} {:?} is not a number", s.trim())))
         };
-        let point =
-            LatLng::new(number("latitude", lat)?, number("longitude", lng)?).map_err(error)?;
+        let point = LatLng::new(number("latitude", lat)?, number("longitude", lng)?)
+            .map_err(|e| error(e.to_string()))?;
         points.push(point);
     }
     if points.len() < 2 {
@@ -116,23 +72,6 @@ pub fn parse_route(file: &Path, text: &str) -> Result<Vec<LatLng>, RouteFileErro
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn seed_catalogue_matches_the_reference_files() {
-        let routes = seed_routes();
-        let ids: Vec<_> = routes.iter().map(|r| r.id).collect();
-        assert_eq!(ids, ["1", "2", "3"]);
-        assert_eq!(routes[0].points.len(), 219);
-        assert_eq!(routes[1].points.len(), 40);
-        assert_eq!(routes[2].points.len(), 265);
-        assert_eq!(
-            routes[0].points[0],
-            LatLng {
-                lat: -15.82594,
-                lng: -47.92923
-            }
-        );
-    }
 
     #[test]
     fn a_bad_line_names_file_and_line() {
