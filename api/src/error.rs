@@ -41,17 +41,32 @@ impl ApiError {
     }
 }
 
+/// An error as the API answers it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What went wrong, for people.
+    pub error: String,
+    /// For programs: `field` names the field, element or line at fault; `id` the unknown id.
+    #[schema(value_type = Option<Object>, required = true)]
+    pub detail: Value,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": self.error, "detail": self.detail });
+        let body = ErrorBody {
+            error: self.error,
+            detail: self.detail,
+        };
         (self.status, Json(body)).into_response()
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "store failure");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        let error = e.chain();
+        tracing::error!(error, "store failure");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, error)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The WebSocket hub: what every ride looks like now, and who is watching it.
 //!
-//! One consumer per api process feeds every position into [`Hub::position`], which updates the ride
+//! One consumer per api process feeds every position into [`Hub::broadcast_position`], which updates the ride
 //! and fans a pre-serialized frame out to the sockets watching that ride or the whole fleet. Watching
 //! registers the socket and takes the ride's snapshot under the same lock, so a watcher sees the path
 //! so far followed by every later position, with no gap and no repeat — also after a page refresh.
@@ -18,24 +18,25 @@ use std::{
 };
 
 use axum::extract::ws::Utf8Bytes;
-use events::{Exposition, LatLng, Metered, NewPosition};
-use serde_json::json;
+use events::{Exposition, Metered, NewPosition};
+use routes::LatLng;
 use tokio::sync::mpsc;
 
-use crate::store::RideRecord;
+use crate::{frames::ServerFrame, ride::Ride};
 
 /// How many finished rides are remembered for `GET /api/rides/{id}` and late watchers.
 const FINISHED_RIDES_KEPT: usize = 1_000;
 
-struct Ride {
-    view: RideRecord,
+/// A ride as the hub holds it: its view, its path so far, and who watches it.
+struct LiveRide {
+    view: Ride,
     /// The path so far, for watchers who arrive mid-ride.
     path: Vec<LatLng>,
     watchers: HashSet<u64>,
 }
 
-impl Ride {
-    fn new(view: RideRecord) -> Self {
+impl LiveRide {
+    fn new(view: Ride) -> Self {
         Self {
             view,
             path: Vec::new(),
@@ -61,7 +62,7 @@ struct Subscriber {
 
 #[derive(Default)]
 struct State {
-    rides: HashMap<String, Ride>,
+    rides: HashMap<String, LiveRide>,
     finished: VecDeque<String>,
     subscribers: HashMap<u64, Subscriber>,
 }
@@ -116,22 +117,24 @@ impl Hub {
     }
 
     /// Records a ride that was just asked for, before any position exists.
-    pub fn ride_requested(&self, ride: &RideRecord) {
+    pub fn ride_requested(&self, ride: &Ride) {
         let mut state = self.lock();
         if !state.rides.contains_key(&ride.id) {
-            state.rides.insert(ride.id.clone(), Ride::new(ride.clone()));
+            state
+                .rides
+                .insert(ride.id.clone(), LiveRide::new(ride.clone()));
         }
     }
 
     /// Puts back a ride from the store after a restart: its record and the path recorded so far.
     /// Positions read from Kafka afterwards continue it (those already in the path are skipped).
-    pub fn restore(&self, view: RideRecord, path: Vec<LatLng>) {
-        let mut ride = Ride::new(view);
+    pub fn restore(&self, view: Ride, path: Vec<LatLng>) {
+        let mut ride = LiveRide::new(view);
         ride.path = path;
         self.lock().rides.insert(ride.view.id.clone(), ride);
     }
 
-    pub fn ride(&self, ride_id: &str) -> Option<RideRecord> {
+    pub fn ride(&self, ride_id: &str) -> Option<Ride> {
         self.lock().rides.get(ride_id).map(|r| r.view.clone())
     }
 
@@ -146,15 +149,18 @@ impl Hub {
             return;
         };
         subscriber.rides.insert(ride_id.to_owned());
-        let snapshot = match rides.get_mut(ride_id) {
-            Some(ride) => {
-                ride.watchers.insert(id);
-                json!({"type": "watching", "rideId": ride_id, "ride": ride.view, "path": ride.path})
-            }
-            // Not seen yet: `position` adds this socket as a watcher when the ride appears.
-            None => json!({"type": "watching", "rideId": ride_id, "ride": null, "path": []}),
-        };
-        send(&mut state, id, snapshot.to_string().into());
+        // Not seen yet: `broadcast_position` adds this socket as a watcher when the ride appears.
+        let ride = rides.get_mut(ride_id).map(|ride| {
+            ride.watchers.insert(id);
+            &*ride
+        });
+        let snapshot = ServerFrame::Watching {
+            ride_id,
+            ride: ride.as_ref().map(|r| &r.view),
+            path: ride.as_ref().map_or(&[], |r| &r.path),
+        }
+        .text();
+        send(&mut state, id, snapshot);
     }
 
     /// Starts sending every ride's positions to the socket, preceded by a `watching-fleet` frame
@@ -165,14 +171,14 @@ impl Hub {
             return;
         };
         subscriber.fleet = true;
-        let running: Vec<&RideRecord> = state
+        let running: Vec<&Ride> = state
             .rides
             .values()
             .map(|r| &r.view)
             .filter(|v| !v.status.is_over())
             .collect();
-        let frame = json!({"type": "watching-fleet", "rides": running}).to_string();
-        send(&mut state, id, frame.into());
+        let frame = ServerFrame::WatchingFleet { rides: running }.text();
+        send(&mut state, id, frame);
     }
 
     /// Queues a frame for one socket (replies to its own requests).
@@ -181,13 +187,13 @@ impl Hub {
     }
 
     /// Applies a position from Kafka and fans it out.
-    pub fn position(&self, event: &NewPosition) {
+    pub fn broadcast_position(&self, event: &NewPosition) {
         self.positions.fetch_add(1, Ordering::Relaxed);
         let ride_id = event.ride();
         let mut state = self.lock();
         if !state.rides.contains_key(ride_id) {
             // Sockets may watch a ride before its first position reaches this replica.
-            let mut ride = Ride::new(RideRecord::new(ride_id, &event.route_id, &event.client_id));
+            let mut ride = LiveRide::new(Ride::new(ride_id, &event.route_id, &event.client_id));
             ride.watchers = state
                 .subscribers
                 .iter()
@@ -213,7 +219,7 @@ impl Hub {
         ride.path.push(event.lat_lng());
         ride.view.apply(event);
 
-        let frame: Utf8Bytes = position_frame(event).to_string().into();
+        let frame = ServerFrame::Position(&event.for_browser()).text();
         let mut targets: Vec<u64> = ride.watchers.iter().copied().collect();
         targets.extend(
             state
@@ -223,10 +229,13 @@ impl Hub {
                 .map(|(id, _)| *id),
         );
         let status = event.status();
-        let over_frame: Option<Utf8Bytes> = status.is_over().then(|| {
-            json!({"type": "finished", "rideId": ride_id, "routeId": event.route_id, "status": status})
-                .to_string()
-                .into()
+        let over_frame = status.is_over().then(|| {
+            ServerFrame::Finished {
+                ride_id,
+                route_id: &event.route_id,
+                status,
+            }
+            .text()
         });
         for id in targets {
             send(&mut state, id, frame.clone());
@@ -277,26 +286,6 @@ impl Metered for Hub {
             self.positions.load(Ordering::Relaxed),
         );
     }
-}
-
-/// The frame a browser gets for each position; `position` is a `{lat,lng}` object.
-fn position_frame(event: &NewPosition) -> serde_json::Value {
-    json!({
-        "type": "position",
-        "rideId": event.ride(),
-        "routeId": event.route_id,
-        "clientId": event.client_id,
-        "position": event.lat_lng(),
-        "finished": event.finished,
-        "status": event.status(),
-        "seq": event.seq,
-        "progress": event.progress,
-        "distanceM": event.distance_m,
-        "routeLengthM": event.route_length_m,
-        "speedKmh": event.speed_kmh,
-        "heading": event.heading,
-        "timestamp": event.timestamp,
-    })
 }
 
 /// Queues a frame; a socket whose queue is full is dropped (see the module docs).
@@ -364,7 +353,7 @@ mod tests {
         hub.watch_fleet(slow.id);
         let mut received = drain(&mut fast).len();
         for seq in 0..10 {
-            hub.position(&position("r", seq, false));
+            hub.broadcast_position(&position("r", seq, false));
             received += drain(&mut fast).len();
         }
         assert_eq!(
@@ -382,11 +371,11 @@ mod tests {
     fn a_late_watcher_gets_the_path_then_only_new_positions() {
         let hub = Hub::new(64);
         for seq in 0..3 {
-            hub.position(&position("r", seq, false));
+            hub.broadcast_position(&position("r", seq, false));
         }
         let mut late = hub.subscribe();
         hub.watch_ride(late.id, "r");
-        hub.position(&position("r", 3, true));
+        hub.broadcast_position(&position("r", 3, true));
         let frames = drain(&mut late);
         assert_eq!(frames[0]["type"], "watching");
         assert_eq!(frames[0]["path"].as_array().unwrap().len(), 3);
@@ -403,7 +392,7 @@ mod tests {
         let hub = Hub::new(64);
         let mut early = hub.subscribe();
         hub.watch_ride(early.id, "later");
-        hub.position(&position("later", 0, false));
+        hub.broadcast_position(&position("later", 0, false));
         let frames = drain(&mut early);
         assert_eq!(frames[0]["ride"], serde_json::Value::Null);
         assert_eq!(frames[1]["seq"], 0);
@@ -413,7 +402,7 @@ mod tests {
     fn a_ride_driven_again_from_the_start_replaces_its_path() {
         let hub = Hub::new(64);
         for (at, seq) in [0, 1, 2, 0, 1].into_iter().enumerate() {
-            hub.position(&NewPosition {
+            hub.broadcast_position(&NewPosition {
                 timestamp: at as i64,
                 ..position("r", seq, false)
             });
@@ -427,7 +416,7 @@ mod tests {
     #[test]
     fn positions_already_restored_are_not_sent_twice() {
         let hub = Hub::new(64);
-        let mut record = RideRecord::requested("r", "1", "c", 0);
+        let mut record = Ride::requested("r", "1", "c", 0);
         for seq in 0..3 {
             record.apply(&position("r", seq, false));
         }
@@ -438,7 +427,7 @@ mod tests {
         let mut fleet = hub.subscribe();
         hub.watch_fleet(fleet.id);
         for seq in 1..5 {
-            hub.position(&position("r", seq, false));
+            hub.broadcast_position(&position("r", seq, false));
         }
         let seqs: Vec<_> = drain(&mut fleet)[1..]
             .iter()

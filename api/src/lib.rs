@@ -1,19 +1,25 @@
 //! Rota's api: REST for routes and rides, a WebSocket hub that pushes live positions to browsers,
 //! and the web map's static files.
 //!
+//! [`Api::start`] opens the store and binds the listener, [`Api::run`] runs it until shutdown:
 //! [`router`] builds the axum app around an [`AppState`]; [`consume_positions`] is the one Kafka
 //! consumer of `route.new-position` a process runs to feed the hub, and [`record_positions`] writes
 //! every position into the store, off the live path.
 
 mod error;
+pub mod frames;
 mod http_metrics;
 pub mod hub;
+mod live_positions;
+pub mod openapi;
 pub mod ops;
-mod positions;
 pub mod recorder;
 mod rest;
-mod rides;
-mod route_input;
+pub mod ride;
+mod ride_commands;
+pub mod route;
+mod route_formats;
+mod start;
 pub mod store;
 mod ws;
 
@@ -31,8 +37,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
 pub use http_metrics::HttpMetrics;
-pub use positions::consume_positions;
+pub use live_positions::consume_positions;
 pub use recorder::{BatchLimits, record_positions};
+pub use start::{Api, ApiConfig, Process, RunError, StartError};
 
 /// Per-socket frame queue: at 2 positions/s per ride this holds several seconds of a busy fleet.
 pub const DEFAULT_SOCKET_QUEUE: usize = 4096;
@@ -61,7 +68,7 @@ pub struct AppState {
 }
 
 /// The web map's base layer, served to the page at `/api/map-config`.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MapConfig {
     /// A Leaflet tile URL template (`{z}`, `{x}`, `{y}`, optional `{s}`); empty for no tiles.
@@ -95,27 +102,8 @@ pub type SharedState = Arc<AppState>;
 
 /// The whole HTTP surface: REST under `/api`, the WebSocket at `/ws`, probes, and the web map.
 pub fn router(state: SharedState) -> Router {
-    Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(rest::readyz))
-        .route("/metrics", get(rest::metrics))
-        .route("/api/openapi.json", get(rest::openapi))
-        .route("/api/map-config", get(rest::map_config))
-        .route(
-            "/api/routes",
-            get(rest::list_routes).post(rest::create_route),
-        )
-        .route(
-            "/api/routes/{id}",
-            get(rest::get_route)
-                .put(rest::replace_route)
-                .delete(rest::delete_route),
-        )
-        .route("/api/rides", get(rest::list_rides).post(rest::start_ride))
-        .route(
-            "/api/rides/{id}",
-            get(rest::get_ride).delete(rest::cancel_ride),
-        )
+    let documented: Router<SharedState> = openapi::routes().into();
+    documented
         .route("/ws", get(ws::upgrade))
         .fallback(rest::web_asset)
         .layer(middleware::from_fn_with_state(
@@ -132,7 +120,7 @@ pub async fn prepare_store(
     prepared: Arc<AtomicBool>,
     shutdown: CancellationToken,
 ) {
-    let mut delay = Duration::from_millis(200);
+    let mut backoff = events::Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     loop {
         let attempt = async {
             store.prepare().await?;
@@ -147,12 +135,16 @@ pub async fn prepare_store(
                 return;
             }
             Err(e) => {
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "store not ready");
+                let delay = backoff.next_delay();
+                tracing::warn!(
+                    error = e.chain(),
+                    retry_in_ms = delay.as_millis() as u64,
+                    "store not ready"
+                );
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(delay) => {}
                 }
-                delay = (delay * 2).min(Duration::from_secs(10));
             }
         }
     }

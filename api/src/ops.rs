@@ -13,7 +13,6 @@ use axum::{
 };
 use events::{Metered, TOPIC_NEW_DIRECTION};
 use rdkafka::producer::{FutureProducer, Producer};
-use serde_json::{Value, json};
 
 /// One readiness check: `Ok` or what is missing.
 pub type Check = Result<(), String>;
@@ -48,9 +47,29 @@ pub fn router(ops: Arc<Ops>) -> Router {
         .with_state(ops)
 }
 
+/// `/healthz`'s answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    #[schema(value_type = String, example = "ok")]
+    pub status: &'static str,
+}
+
+/// `/readyz`'s answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not ready`.
+    #[schema(value_type = String, example = "ready")]
+    pub status: &'static str,
+    /// `ok` or the problem, per part: broker, store, positions, and the other parts here.
+    pub checks: std::collections::BTreeMap<String, String>,
+}
+
 /// The process is alive.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "ops",
+    responses((status = 200, description = "Alive.", body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// Whether the broker answers a metadata request within 2 s.
@@ -70,17 +89,18 @@ pub async fn broker_answers(producer: &FutureProducer) -> Check {
 /// 200 when every check passed, else 503; the body names each check's result.
 pub fn readiness(checks: &[(&str, Check)]) -> Response {
     let ready = checks.iter().all(|(_, result)| result.is_ok());
-    let checks: serde_json::Map<String, Value> = checks
-        .iter()
-        .map(|(name, result)| {
-            let value = match result {
-                Ok(()) => json!("ok"),
-                Err(e) => json!(e),
-            };
-            ((*name).to_owned(), value)
-        })
-        .collect();
-    let body = json!({"status": if ready { "ready" } else { "not ready" }, "checks": checks});
+    let body = Readiness {
+        status: if ready { "ready" } else { "not ready" },
+        checks: checks
+            .iter()
+            .map(|(name, result)| {
+                let value = result
+                    .as_ref()
+                    .map_or_else(Clone::clone, |()| "ok".to_owned());
+                ((*name).to_owned(), value)
+            })
+            .collect(),
+    };
     let status = if ready {
         StatusCode::OK
     } else {

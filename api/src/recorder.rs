@@ -6,15 +6,17 @@
 //! next api to start re-reads every position after the last committed batch, and writing a position
 //! twice changes nothing. Several api replicas share the work through the group.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use events::{Exposition, KafkaConfig, LagContext, Metered, NewPosition, TOPIC_NEW_POSITION};
+use events::{
+    Backoff, Exposition, KafkaConfig, LagContext, Metered, NewPosition, TOPIC_NEW_POSITION,
+    batch::{self, Batch},
+};
 use rdkafka::{
-    Message, Offset, TopicPartitionList,
+    Message,
     consumer::{CommitMode, Consumer, StreamConsumer},
     error::KafkaError,
 };
-use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -40,43 +42,9 @@ impl Default for BatchLimits {
     }
 }
 
+/// Waits between attempts to write a batch the store refused.
 const RETRY_FIRST: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(10);
-
-/// Positions waiting to be written, and the offsets to commit once they are.
-#[derive(Default)]
-struct Batch {
-    positions: Vec<NewPosition>,
-    /// Partition -> next offset to read.
-    next_offsets: HashMap<i32, i64>,
-    started: Option<Instant>,
-}
-
-impl Batch {
-    fn add(&mut self, message: &impl Message) {
-        self.started.get_or_insert_with(Instant::now);
-        self.next_offsets
-            .insert(message.partition(), message.offset() + 1);
-        match NewPosition::decode(message.payload().unwrap_or_default()) {
-            Ok(position) => self.positions.push(position),
-            // Committed past like the rest: one bad message must not stop history.
-            Err(e) => warn!(
-                partition = message.partition(),
-                offset = message.offset(),
-                error = %e,
-                "not recording an unusable position"
-            ),
-        }
-    }
-
-    fn offsets(&self) -> Result<TopicPartitionList, KafkaError> {
-        let mut list = TopicPartitionList::new();
-        for (&partition, &next) in &self.next_offsets {
-            list.add_partition_offset(TOPIC_NEW_POSITION, partition, Offset::Offset(next))?;
-        }
-        Ok(list)
-    }
-}
 
 /// Positions not yet recorded: the history group's lag, for `/metrics`.
 #[derive(Clone, Debug, Default)]
@@ -117,16 +85,15 @@ pub async fn record_positions(
     );
     let mut batch = Batch::default();
     loop {
-        let deadline = batch.started.map(|t| t + limits.max_wait);
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+            _ = batch::until(batch.due(limits.max_wait)) => {
                 flush(&consumer, store.as_ref(), std::mem::take(&mut batch), &shutdown).await;
             }
             message = consumer.recv() => match message {
                 Ok(message) => {
-                    batch.add(&message);
-                    if batch.positions.len() >= limits.max_positions {
+                    batch.add(&message, decode(&message));
+                    if batch.items.len() >= limits.max_positions {
                         flush(&consumer, store.as_ref(), std::mem::take(&mut batch), &shutdown).await;
                     }
                 }
@@ -138,18 +105,21 @@ pub async fn record_positions(
         }
     }
     // One attempt on the way out; what fails is re-read by the next api.
-    let recorded = match store.record_positions(&batch.positions).await {
+    let recorded = match store.record_positions(&batch.items).await {
         Ok(()) => Some(batch),
         Err(e) => {
-            warn!(error = %e, "last batch not recorded; the next start re-reads it");
+            warn!(
+                error = e.chain(),
+                "last batch not recorded; the next start re-reads it"
+            );
             None
         }
     };
     // Committing synchronously and closing both wait for the broker: off the async threads (see
     // `events::close_consumer`).
     let _ = tokio::task::spawn_blocking(move || {
-        if let Some(batch) = recorded.filter(|b| !b.next_offsets.is_empty()) {
-            commit(&consumer, &batch, CommitMode::Sync);
+        if let Some(batch) = recorded {
+            batch.offsets.commit(&consumer, CommitMode::Sync);
         }
     })
     .await;
@@ -160,33 +130,43 @@ pub async fn record_positions(
 async fn flush(
     consumer: &StreamConsumer<LagContext>,
     store: &dyn Store,
-    batch: Batch,
+    batch: Batch<NewPosition>,
     shutdown: &CancellationToken,
 ) {
-    let mut delay = RETRY_FIRST;
+    let mut backoff = Backoff::new(RETRY_FIRST, RETRY_MAX);
     loop {
-        match store.record_positions(&batch.positions).await {
+        match store.record_positions(&batch.items).await {
             Ok(()) => break,
             Err(e) => {
-                warn!(error = %e, positions = batch.positions.len(), retry_in_ms = delay.as_millis() as u64, "recording positions failed");
+                let delay = backoff.next_delay();
+                warn!(
+                    error = e.chain(),
+                    positions = batch.items.len(),
+                    retry_in_ms = delay.as_millis() as u64,
+                    "recording positions failed"
+                );
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(delay) => {}
                 }
-                delay = (delay * 2).min(RETRY_MAX);
             }
         }
     }
-    debug!(positions = batch.positions.len(), "positions recorded");
-    commit(consumer, &batch, CommitMode::Async);
+    debug!(positions = batch.items.len(), "positions recorded");
+    batch.offsets.commit(consumer, CommitMode::Async);
 }
 
-fn commit(consumer: &StreamConsumer<LagContext>, batch: &Batch, mode: CommitMode) {
-    if let Err(e) = batch
-        .offsets()
-        .and_then(|offsets| consumer.commit(&offsets, mode))
-    {
-        // Harmless: those positions are re-read and re-written (a no-op) after a restart.
-        warn!(error = %e, "committing recorded positions failed");
-    }
+/// A position to record; one that cannot be used is logged and committed past like the rest (one
+/// bad message must not stop history).
+fn decode(message: &impl Message) -> Option<NewPosition> {
+    NewPosition::decode(message.payload().unwrap_or_default())
+        .map_err(|e| {
+            warn!(
+                partition = message.partition(),
+                offset = message.offset(),
+                error = %e,
+                "not recording an unusable position"
+            )
+        })
+        .ok()
 }

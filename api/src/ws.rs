@@ -1,8 +1,5 @@
-//! The WebSocket protocol at `/ws`. Every frame is a JSON object with a `type`.
-//!
-//! Client → server: `start` (`routeId`, optional `speedKmh`), `watch` (`rideId`), `watch-fleet`.
-//! Server → client: `started`, `watching` (with the ride so far), `watching-fleet` (running rides),
-//! `position`, `finished` and `error`. A malformed frame gets an `error` frame; the socket stays open.
+//! A WebSocket connection at `/ws`: reads [`ClientFrame`]s, acts on them, and writes what the hub
+//! queues for the socket. The frames themselves are in [`crate::frames`].
 
 use std::sync::atomic::Ordering;
 
@@ -13,27 +10,15 @@ use axum::{
     },
     response::Response,
 };
-use serde::Deserialize;
-use serde_json::json;
+use serde_json::Value;
 
-use crate::{SharedState, error::ApiError, hub::Subscription, rides};
-
-#[derive(Debug, Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "kebab-case",
-    rename_all_fields = "camelCase"
-)]
-enum ClientFrame {
-    Start {
-        route_id: String,
-        speed_kmh: Option<f64>,
-    },
-    Watch {
-        ride_id: String,
-    },
-    WatchFleet,
-}
+use crate::{
+    SharedState,
+    error::ApiError,
+    frames::{ClientFrame, ServerFrame},
+    hub::Subscription,
+    ride_commands,
+};
 
 pub async fn upgrade(State(state): State<SharedState>, ws: WebSocketUpgrade) -> Response {
     ws.on_upgrade(move |socket| serve(state, socket))
@@ -87,20 +72,26 @@ async fn handle(state: &SharedState, id: u64, text: &str) {
             route_id,
             speed_kmh,
         } => {
-            let request = rides::StartRide {
+            let request = ride_commands::StartRide {
                 route_id,
                 speed_kmh,
                 client_id: None,
             };
-            match rides::start(state, request).await {
+            match ride_commands::start(state, request).await {
                 Ok(started) => {
-                    let reply = json!({"type": "started", "rideId": started.ride_id, "routeId": started.route_id});
-                    state.hub.reply(id, reply.to_string().into());
+                    let reply = ServerFrame::Started {
+                        ride_id: &started.ride_id,
+                        route_id: &started.route_id,
+                    };
+                    state.hub.reply(id, reply.text());
                     state.hub.watch_ride(id, &started.ride_id);
                 }
                 Err(ApiError { error, detail, .. }) => {
-                    let reply = json!({"type": "error", "error": error, "detail": detail});
-                    state.hub.reply(id, reply.to_string().into());
+                    let reply = ServerFrame::Error {
+                        error: &error,
+                        detail: &detail,
+                    };
+                    state.hub.reply(id, reply.text());
                 }
             }
         }
@@ -110,5 +101,9 @@ async fn handle(state: &SharedState, id: u64, text: &str) {
 }
 
 fn error_frame(error: &str) -> Utf8Bytes {
-    json!({"type": "error", "error": error}).to_string().into()
+    ServerFrame::Error {
+        error,
+        detail: &Value::Null,
+    }
+    .text()
 }

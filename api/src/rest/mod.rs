@@ -1,10 +1,12 @@
 //! REST handlers, probes and the web map's files.
 
-mod rides;
-mod routes;
+mod bodies;
+mod ride_endpoints;
+mod route_endpoints;
 
-pub use rides::{cancel_ride, get_ride, list_rides, start_ride};
-pub use routes::{create_route, delete_route, get_route, list_routes, replace_route};
+// Globs: each handler comes with the path description its `#[utoipa::path]` generates.
+pub use ride_endpoints::*;
+pub use route_endpoints::*;
 
 use axum::{
     Json,
@@ -13,19 +15,20 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::{
-    SharedState,
-    error::ApiError,
-    ops,
-    store::{Page, PageRequest},
-};
+use crate::{SharedState, error::ApiError, ops, store::PageRequest};
 
-/// The process can serve: the broker answers, the store answers, and positions are flowing in.
+/// Whether this process can serve: the broker and the store answer, the store is prepared, the
+/// position consumer has caught up, and the other parts here are ready.
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "ops",
+    responses(
+        (status = 200, description = "Ready.", body = ops::Readiness),
+        (status = 503, description = "Not ready; `checks` says what is missing.", body = ops::Readiness),
+    ))]
 pub async fn readyz(State(state): State<SharedState>) -> Response {
     let broker = ops::broker_answers(&state.producer).await;
-    let store = state.store.ping().await.map_err(|e| e.to_string());
+    let store = state.store.ping().await.map_err(|e| e.chain());
     let store = store.and_then(|()| {
         if state.store_prepared() {
             Ok(())
@@ -49,6 +52,8 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
 
 /// Prometheus figures of this process: the hub's, the HTTP latencies, and those of the other parts
 /// running in it.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text format.", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<SharedState>) -> Response {
     let own: [&dyn events::Metered; 2] = [state.hub.as_ref(), state.http.as_ref()];
     let others = state.metered.iter().map(|part| part.as_ref());
@@ -56,9 +61,13 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
 }
 
 /// `?limit=&cursor=` of a listing.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Items per page, 1 to 500 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
+    /// `nextCursor` of the page before.
     cursor: Option<String>,
 }
 
@@ -88,22 +97,20 @@ impl PageQuery {
     }
 }
 
-/// A page as JSON: `{"items": [...], "nextCursor": "..." | null}`.
-fn page_json<T>(page: Page<T>, item: impl Fn(T) -> Value) -> Json<Value> {
-    let items: Vec<Value> = page.items.into_iter().map(item).collect();
-    Json(json!({"items": items, "nextCursor": page.next}))
-}
-
 /// What the web map draws under the routes (`--map-tiles-url`).
+#[utoipa::path(get, path = "/api/map-config", operation_id = "mapConfig", tag = "web",
+    responses((status = 200, description = "The tile server and its credit line.", body = crate::MapConfig)))]
 pub async fn map_config(State(state): State<SharedState>) -> Json<crate::MapConfig> {
     Json(state.map.clone())
 }
 
-/// The OpenAPI document describing this API.
+/// This document, generated from the code.
+#[utoipa::path(get, path = "/api/openapi.json", operation_id = "openapi", tag = "web",
+    responses((status = 200, description = "The OpenAPI 3.1 document.", body = Object)))]
 pub async fn openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        include_str!("../../openapi.json"),
+        crate::openapi::DOCUMENT.as_str(),
     )
         .into_response()
 }

@@ -14,8 +14,10 @@ use redb::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::{
-    Page, PageRequest, PathPoint, RideFilter, RideRecord, Route, Store, StoreError, by_ride,
+use super::{Page, PageRequest, RideFilter, Store, StoreError, by_ride};
+use crate::{
+    ride::{PathPoint, Ride},
+    route::Route,
 };
 
 /// Route id -> route.
@@ -35,15 +37,17 @@ pub struct EmbeddedStore {
 impl EmbeddedStore {
     /// Opens (or creates) the store file.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db =
-            Database::create(path).map_err(|e| unavailable(format!("{}: {e}", path.display())))?;
+        let db = Database::create(path).map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
         // Create the tables up front so readers never meet a missing table.
-        let txn = db.begin_write().map_err(unavailable)?;
-        txn.open_table(ROUTES).map_err(unavailable)?;
-        txn.open_table(ROUTE_TITLES).map_err(unavailable)?;
-        txn.open_table(RIDES).map_err(unavailable)?;
-        txn.open_table(RIDE_PATHS).map_err(unavailable)?;
-        txn.commit().map_err(unavailable)?;
+        let txn = db.begin_write()?;
+        txn.open_table(ROUTES)?;
+        txn.open_table(ROUTE_TITLES)?;
+        txn.open_table(RIDES)?;
+        txn.open_table(RIDE_PATHS)?;
+        txn.commit()?;
         Ok(Self { db: Arc::new(db) })
     }
 
@@ -55,15 +59,14 @@ impl EmbeddedStore {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || work(&db))
             .await
-            .map_err(|e| unavailable(format!("store task failed: {e}")))?
+            .map_err(StoreError::Worker)?
     }
 
     async fn read<T: Send + 'static>(
         &self,
         work: impl FnOnce(&ReadTransaction) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.blocking(|db| work(&db.begin_read().map_err(unavailable)?))
-            .await
+        self.blocking(|db| work(&db.begin_read()?)).await
     }
 
     /// Runs `work` in one write transaction, committed only if it succeeds.
@@ -72,18 +75,31 @@ impl EmbeddedStore {
         work: impl FnOnce(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.blocking(|db| {
-            let txn = db.begin_write().map_err(unavailable)?;
+            let txn = db.begin_write()?;
             let result = work(&txn)?;
-            txn.commit().map_err(unavailable)?;
+            txn.commit()?;
             Ok(result)
         })
         .await
     }
 }
 
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+/// redb's errors, each kept whole as the store error's cause.
+macro_rules! from_redb {
+    ($($error:ty),*) => {$(
+        impl From<$error> for StoreError {
+            fn from(e: $error) -> Self {
+                StoreError::Embedded(e.into())
+            }
+        }
+    )*};
 }
+from_redb!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
 
 fn encode(value: &impl Serialize) -> Vec<u8> {
     serde_json::to_vec(value).expect("records serialize")
@@ -92,7 +108,7 @@ fn encode(value: &impl Serialize) -> Vec<u8> {
 fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         key: key.to_owned(),
-        reason: e.to_string(),
+        source: e.into(),
     })
 }
 
@@ -100,38 +116,32 @@ fn get<T: DeserializeOwned>(
     table: &impl ReadableTable<&'static str, &'static [u8]>,
     id: &str,
 ) -> Result<Option<T>, StoreError> {
-    let value = table.get(id).map_err(unavailable)?;
+    let value = table.get(id)?;
     value.map(|v| decode(id, v.value())).transpose()
 }
 
 /// Claims `route`'s title for it, refusing one another route holds.
 fn claim_title(txn: &WriteTransaction, route: &Route) -> Result<(), StoreError> {
-    let mut titles = txn.open_table(ROUTE_TITLES).map_err(unavailable)?;
+    let mut titles = txn.open_table(ROUTE_TITLES)?;
     let key = route.title_key();
-    if let Some(owner) = titles.get(key.as_str()).map_err(unavailable)?
+    if let Some(owner) = titles.get(key.as_str())?
         && owner.value() != route.id
     {
         return Err(StoreError::DuplicateTitle(route.title.clone()));
     }
-    titles
-        .insert(key.as_str(), route.id.as_str())
-        .map_err(unavailable)?;
+    titles.insert(key.as_str(), route.id.as_str())?;
     Ok(())
 }
 
 fn release_title(txn: &WriteTransaction, route: &Route) -> Result<(), StoreError> {
-    let mut titles = txn.open_table(ROUTE_TITLES).map_err(unavailable)?;
-    titles
-        .remove(route.title_key().as_str())
-        .map_err(unavailable)?;
+    let mut titles = txn.open_table(ROUTE_TITLES)?;
+    titles.remove(route.title_key().as_str())?;
     Ok(())
 }
 
 fn put_route(txn: &WriteTransaction, route: &Route) -> Result<(), StoreError> {
-    let mut routes = txn.open_table(ROUTES).map_err(unavailable)?;
-    routes
-        .insert(route.id.as_str(), encode(route).as_slice())
-        .map_err(unavailable)?;
+    let mut routes = txn.open_table(ROUTES)?;
+    routes.insert(route.id.as_str(), encode(route).as_slice())?;
     Ok(())
 }
 
@@ -148,17 +158,16 @@ impl Store for EmbeddedStore {
     async fn list_routes(&self, page: &PageRequest) -> Result<Page<Route>, StoreError> {
         let page = page.clone();
         self.read(move |txn| {
-            let table = txn.open_table(ROUTES).map_err(unavailable)?;
+            let table = txn.open_table(ROUTES)?;
             let lower = match &page.after {
                 Some(after) => Bound::Excluded(after.as_str()),
                 None => Bound::Unbounded,
             };
             let items = table
-                .range::<&str>((lower, Bound::Unbounded))
-                .map_err(unavailable)?
+                .range::<&str>((lower, Bound::Unbounded))?
                 .take(page.limit + 1)
                 .map(|entry| {
-                    let (key, value) = entry.map_err(unavailable)?;
+                    let (key, value) = entry?;
                     decode(key.value(), value.value())
                 })
                 .collect::<Result<Vec<Route>, _>>()?;
@@ -169,14 +178,14 @@ impl Store for EmbeddedStore {
 
     async fn get_route(&self, id: &str) -> Result<Option<Route>, StoreError> {
         let id = id.to_owned();
-        self.read(move |txn| get(&txn.open_table(ROUTES).map_err(unavailable)?, &id))
+        self.read(move |txn| get(&txn.open_table(ROUTES)?, &id))
             .await
     }
 
     async fn has_routes(&self) -> Result<bool, StoreError> {
         self.read(|txn| {
-            let table = txn.open_table(ROUTES).map_err(unavailable)?;
-            Ok(!table.is_empty().map_err(unavailable)?)
+            let table = txn.open_table(ROUTES)?;
+            Ok(!table.is_empty()?)
         })
         .await
     }
@@ -193,7 +202,7 @@ impl Store for EmbeddedStore {
     async fn replace_route(&self, route: &Route) -> Result<bool, StoreError> {
         let route = route.clone();
         self.write(move |txn| {
-            let old: Option<Route> = get(&txn.open_table(ROUTES).map_err(unavailable)?, &route.id)?;
+            let old: Option<Route> = get(&txn.open_table(ROUTES)?, &route.id)?;
             let Some(old) = old else {
                 return Ok(false);
             };
@@ -208,34 +217,32 @@ impl Store for EmbeddedStore {
     async fn delete_route(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_owned();
         self.write(move |txn| {
-            let mut routes = txn.open_table(ROUTES).map_err(unavailable)?;
+            let mut routes = txn.open_table(ROUTES)?;
             let old: Option<Route> = get(&routes, &id)?;
             let Some(old) = old else {
                 return Ok(false);
             };
-            routes.remove(id.as_str()).map_err(unavailable)?;
+            routes.remove(id.as_str())?;
             release_title(txn, &old)?;
             Ok(true)
         })
         .await
     }
 
-    async fn ride_requested(&self, ride: &RideRecord) -> Result<(), StoreError> {
+    async fn ride_requested(&self, ride: &Ride) -> Result<(), StoreError> {
         let ride = ride.clone();
         self.write(move |txn| {
-            let mut rides = txn.open_table(RIDES).map_err(unavailable)?;
-            let existing: Option<RideRecord> = get(&rides, &ride.id)?;
+            let mut rides = txn.open_table(RIDES)?;
+            let existing: Option<Ride> = get(&rides, &ride.id)?;
             let record = match existing {
                 // Positions got here first.
                 Some(mut existing) => {
-                    existing.requested_at = ride.requested_at;
+                    existing.merge(&ride);
                     existing
                 }
                 None => ride,
             };
-            rides
-                .insert(record.id.as_str(), encode(&record).as_slice())
-                .map_err(unavailable)?;
+            rides.insert(record.id.as_str(), encode(&record).as_slice())?;
             Ok(())
         })
         .await
@@ -244,50 +251,45 @@ impl Store for EmbeddedStore {
     async fn record_positions(&self, positions: &[NewPosition]) -> Result<(), StoreError> {
         let positions = positions.to_vec();
         self.write(move |txn| {
-            let mut rides = txn.open_table(RIDES).map_err(unavailable)?;
-            let mut paths = txn.open_table(RIDE_PATHS).map_err(unavailable)?;
+            let mut rides = txn.open_table(RIDES)?;
+            let mut paths = txn.open_table(RIDE_PATHS)?;
             for (ride_id, group) in by_ride(&positions) {
                 for p in &group {
                     // The first write of a seq wins, as with MongoDB's `_id`s: a replay or a ride
                     // driven again after a simulator crash keeps the point first recorded.
-                    if paths.get((ride_id, p.seq)).map_err(unavailable)?.is_none() {
-                        paths
-                            .insert((ride_id, p.seq), encode(&PathPoint::of(p)).as_slice())
-                            .map_err(unavailable)?;
+                    if paths.get((ride_id, p.seq))?.is_none() {
+                        paths.insert((ride_id, p.seq), encode(&PathPoint::of(p)).as_slice())?;
                     }
                 }
-                let newer = RideRecord::from_positions(group).expect("groups are not empty");
-                let record = match get::<RideRecord>(&rides, ride_id)? {
+                let newer = Ride::from_positions(group).expect("groups are not empty");
+                let record = match get::<Ride>(&rides, ride_id)? {
                     Some(mut record) => {
                         record.merge(&newer);
                         record
                     }
                     None => newer,
                 };
-                rides
-                    .insert(ride_id, encode(&record).as_slice())
-                    .map_err(unavailable)?;
+                rides.insert(ride_id, encode(&record).as_slice())?;
             }
             Ok(())
         })
         .await
     }
 
-    async fn get_ride(&self, id: &str) -> Result<Option<RideRecord>, StoreError> {
+    async fn get_ride(&self, id: &str) -> Result<Option<Ride>, StoreError> {
         let id = id.to_owned();
-        self.read(move |txn| get(&txn.open_table(RIDES).map_err(unavailable)?, &id))
+        self.read(move |txn| get(&txn.open_table(RIDES)?, &id))
             .await
     }
 
     async fn ride_path(&self, id: &str) -> Result<Vec<PathPoint>, StoreError> {
         let id = id.to_owned();
         self.read(move |txn| {
-            let paths = txn.open_table(RIDE_PATHS).map_err(unavailable)?;
+            let paths = txn.open_table(RIDE_PATHS)?;
             paths
-                .range((id.as_str(), 0)..=(id.as_str(), u64::MAX))
-                .map_err(unavailable)?
+                .range((id.as_str(), 0)..=(id.as_str(), u64::MAX))?
                 .map(|entry| {
-                    let (_, value) = entry.map_err(unavailable)?;
+                    let (_, value) = entry?;
                     decode(&id, value.value())
                 })
                 .collect()
@@ -299,23 +301,19 @@ impl Store for EmbeddedStore {
         &self,
         filter: &RideFilter,
         page: &PageRequest,
-    ) -> Result<Page<RideRecord>, StoreError> {
+    ) -> Result<Page<Ride>, StoreError> {
         let (filter, page) = (filter.clone(), page.clone());
         self.read(move |txn| {
-            let table = txn.open_table(RIDES).map_err(unavailable)?;
+            let table = txn.open_table(RIDES)?;
             let upper = match &page.after {
                 Some(after) => Bound::Excluded(after.as_str()),
                 None => Bound::Unbounded,
             };
             let mut items = Vec::new();
             // Newest first: ride ids are time-ordered.
-            for entry in table
-                .range::<&str>((Bound::Unbounded, upper))
-                .map_err(unavailable)?
-                .rev()
-            {
-                let (key, value) = entry.map_err(unavailable)?;
-                let ride: RideRecord = decode(key.value(), value.value())?;
+            for entry in table.range::<&str>((Bound::Unbounded, upper))?.rev() {
+                let (key, value) = entry?;
+                let ride: Ride = decode(key.value(), value.value())?;
                 if filter.matches(&ride) {
                     items.push(ride);
                     if items.len() > page.limit {

@@ -1,55 +1,38 @@
 //! Where routes and rides live. The api talks to a [`Store`]: `rota up` uses the embedded store in
 //! the data directory, and the compose and Kubernetes setups use MongoDB. Both pass the same
-//! contract tests (`rota/tests/store_contract.rs`).
+//! contract tests (`tests.rs`, on the trait itself, and `rota/tests/it/store_contract.rs`, through
+//! the REST API).
 
 mod embedded;
 mod mongo;
-mod record;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use events::{LatLng, NewPosition};
-use serde::{Deserialize, Serialize};
-use simulator::motion::Polyline;
+use events::{NewPosition, RideStatus};
+
+use crate::{
+    ride::{PathPoint, Ride},
+    route::Route,
+};
 
 pub use embedded::EmbeddedStore;
 pub use mongo::MongoStore;
-pub use record::{PathPoint, RideFilter, RideRecord, RideSummary};
 
-/// A route: an id, a title and its points (at least two). Times are milliseconds since the epoch.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Route {
-    pub id: String,
-    pub title: String,
-    pub points: Vec<LatLng>,
-    /// Absent in stores written before routes could be edited.
-    #[serde(default)]
-    pub created_at: i64,
-    #[serde(default)]
-    pub updated_at: i64,
+/// Which rides to list.
+#[derive(Clone, Debug, Default)]
+pub struct RideFilter {
+    pub status: Option<RideStatus>,
+    pub route_id: Option<String>,
 }
 
-impl Route {
-    /// Titles are unique regardless of case and surrounding spaces.
-    pub fn title_key(&self) -> String {
-        title_key(&self.title)
+impl RideFilter {
+    pub fn matches(&self, ride: &Ride) -> bool {
+        self.status.is_none_or(|s| s == ride.status)
+            && self.route_id.as_ref().is_none_or(|r| *r == ride.route_id)
     }
-
-    /// The first and last points (stores only hold routes of at least two).
-    pub fn ends(&self) -> (LatLng, LatLng) {
-        (self.points[0], self.points[self.points.len() - 1])
-    }
-
-    /// Length along the points, in whole metres.
-    pub fn length_m(&self) -> f64 {
-        Polyline::new(self.points.clone()).length_m().round()
-    }
-}
-
-pub fn title_key(title: &str) -> String {
-    title.trim().to_lowercase()
 }
 
 /// One page of a listing: at most `limit` items after the cursor (an id, exclusive).
@@ -79,15 +62,52 @@ impl<T> Page<T> {
     }
 }
 
+/// Why a store operation failed. The cause is kept as the error's source, so logs and answers can
+/// show the whole chain ([`StoreError::chain`]).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    #[error("stored record {key:?} is corrupt: {reason}")]
-    Corrupt { key: String, reason: String },
+    #[error("the embedded store {} cannot be opened", path.display())]
+    Open {
+        path: std::path::PathBuf,
+        #[source]
+        source: redb::DatabaseError,
+    },
+    #[error("the embedded store failed")]
+    Embedded(#[source] redb::Error),
+    #[error("the embedded store's worker failed")]
+    Worker(#[source] tokio::task::JoinError),
+    #[error("MONGODB_URI cannot be used")]
+    MongoUri(#[source] mongodb::error::Error),
+    #[error("MongoDB failed")]
+    Mongo(#[source] mongodb::error::Error),
+    #[error("MongoDB refused a write: {0}")]
+    MongoRefused(String),
+    /// Other writers kept changing these rides while a batch was merged into them.
+    #[error("{0} rides kept changing while being written; the batch is retried")]
+    Conflict(usize),
+    #[error("stored record {key:?} is corrupt")]
+    Corrupt {
+        key: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Another route already has this title.
     #[error("a route titled {0:?} already exists")]
     DuplicateTitle(String),
+}
+
+impl StoreError {
+    /// The error and each of its causes: `the embedded store failed: I/O error: …`.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(e) = cause {
+            text.push_str(": ");
+            text.push_str(&e.to_string());
+            cause = e.source();
+        }
+        text
+    }
 }
 
 #[async_trait]
@@ -109,11 +129,11 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_route(&self, id: &str) -> Result<bool, StoreError>;
 
     /// Records a ride that was asked for, unless positions already created it.
-    async fn ride_requested(&self, ride: &RideRecord) -> Result<(), StoreError>;
+    async fn ride_requested(&self, ride: &Ride) -> Result<(), StoreError>;
     /// Appends positions (in Kafka order) to their rides' paths and updates the rides. Applying the
     /// same positions again changes nothing, so a batch can be retried or re-read from Kafka.
     async fn record_positions(&self, positions: &[NewPosition]) -> Result<(), StoreError>;
-    async fn get_ride(&self, id: &str) -> Result<Option<RideRecord>, StoreError>;
+    async fn get_ride(&self, id: &str) -> Result<Option<Ride>, StoreError>;
     /// The ride's positions in order.
     async fn ride_path(&self, id: &str) -> Result<Vec<PathPoint>, StoreError>;
     /// Rides newest first (ride ids are time-ordered), optionally by status and route.
@@ -121,7 +141,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         filter: &RideFilter,
         page: &PageRequest,
-    ) -> Result<Page<RideRecord>, StoreError>;
+    ) -> Result<Page<Ride>, StoreError>;
 }
 
 /// Fills an empty store with the sample routes; a store that holds any route is left alone, so
@@ -130,7 +150,7 @@ pub async fn seed_if_empty(store: &dyn Store, now: i64) -> Result<usize, StoreEr
     if store.has_routes().await? {
         return Ok(0);
     }
-    let seed = simulator::route::seed_routes();
+    let seed = routes::sample_routes();
     let count = seed.len();
     for route in seed {
         let route = Route {

@@ -31,7 +31,8 @@ use tracing::{info, warn};
 use crate::{
     hub::Hub,
     recorder::HISTORY_GROUP,
-    store::{PageRequest, PathPoint, RideFilter, Store, StoreError},
+    ride::PathPoint,
+    store::{PageRequest, RideFilter, Store, StoreError},
 };
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,7 +52,10 @@ pub async fn consume_positions(
     match restore_running_rides(&hub, store.as_ref()).await {
         Ok(0) => {}
         Ok(rides) => info!(rides, "running rides restored from the store"),
-        Err(e) => warn!(error = %e, "could not restore running rides; their paths start now"),
+        Err(e) => warn!(
+            error = e.chain(),
+            "could not restore running rides; their paths start now"
+        ),
     }
     let consumer: StreamConsumer = kafka
         .client()
@@ -95,7 +99,7 @@ pub async fn consume_positions(
         };
         match message {
             Ok(message) => match NewPosition::decode(message.payload().unwrap_or_default()) {
-                Ok(position) => hub.position(&position),
+                Ok(position) => hub.broadcast_position(&position),
                 Err(e) => warn!(
                     partition = message.partition(),
                     offset = message.offset(),

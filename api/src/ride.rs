@@ -1,12 +1,19 @@
-//! A ride as recorded: what it is now, how it ended, and the points of its path.
+//! A ride: what it is now, how it ended, and the points of its path, with the one set of rules
+//! for what positions make of it. The hub folds live positions in ([`Ride::apply`]); the stores
+//! merge each recorded batch into the ride they hold, and the REST API brings a recorded ride up
+//! to date with the hub's live view, both with [`Ride::merge`].
 
-use events::{LatLng, NewPosition, RideStatus};
+use events::{NewPosition, RideStatus};
+use routes::LatLng;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-/// A ride's record. Times are milliseconds since the Unix epoch.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A ride, as the REST API and the WebSocket snapshots show it. Times are milliseconds since the
+/// Unix epoch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct RideRecord {
+pub struct Ride {
+    /// Time-ordered (UUID v7) for rides started through the api.
     pub id: String,
     pub route_id: String,
     pub client_id: String,
@@ -19,11 +26,14 @@ pub struct RideRecord {
     pub updated_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub position: Option<LatLng>,
+    /// Share of the route driven, 0 to 1.
+    #[schema(minimum = 0, maximum = 1)]
     pub progress: f64,
     pub distance_m: f64,
     pub route_length_m: f64,
     pub speed_kmh: f64,
     pub max_speed_kmh: f64,
+    /// Degrees, 0 = north, 90 = east.
     pub heading: f64,
     /// Positions received.
     pub positions: u64,
@@ -32,7 +42,7 @@ pub struct RideRecord {
 }
 
 /// How a ride went, once it is over.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RideSummary {
     pub distance_m: f64,
@@ -42,7 +52,7 @@ pub struct RideSummary {
 }
 
 /// One recorded position, for replay.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PathPoint {
     pub seq: u64,
@@ -78,21 +88,7 @@ impl PathPoint {
     }
 }
 
-/// Which rides to list.
-#[derive(Clone, Debug, Default)]
-pub struct RideFilter {
-    pub status: Option<RideStatus>,
-    pub route_id: Option<String>,
-}
-
-impl RideFilter {
-    pub fn matches(&self, ride: &RideRecord) -> bool {
-        self.status.is_none_or(|s| s == ride.status)
-            && self.route_id.as_ref().is_none_or(|r| *r == ride.route_id)
-    }
-}
-
-impl RideRecord {
+impl Ride {
     /// A ride just asked for: no position yet.
     pub fn requested(id: &str, route_id: &str, client_id: &str, at: i64) -> Self {
         Self {
@@ -125,7 +121,7 @@ impl RideRecord {
     }
 
     /// The record positions alone make, starting from nothing: what a store merges into the
-    /// record it holds (see [`RideRecord::merge`]).
+    /// record it holds (see [`Ride::merge`]).
     pub fn from_positions<'a>(
         positions: impl IntoIterator<Item = &'a NewPosition>,
     ) -> Option<Self> {
@@ -161,29 +157,31 @@ impl RideRecord {
         }
     }
 
-    /// Merges what newer positions say (`newer`, from [`RideRecord::from_positions`]) into this
-    /// record; the same rules as applying them one by one.
-    pub fn merge(&mut self, newer: &RideRecord) {
-        if self.updated_at > newer.updated_at {
-            return;
-        }
-        let started_at = match (self.started_at, newer.started_at) {
+    /// Merges another view of the same ride into this one: what a batch of positions made
+    /// ([`Ride::from_positions`]), the record of a request, or the hub's live view. The later view
+    /// (by its last position) gives the ride's state; the earliest start, the first request, the
+    /// highest speed and the most positions are kept from either. Merging an older view, or the
+    /// same one twice, changes nothing, so batches can be replayed.
+    pub fn merge(&mut self, other: &Ride) {
+        let started_at = match (self.started_at, other.started_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let requested_at = self.requested_at.or(newer.requested_at);
-        let max_speed_kmh = self.max_speed_kmh.max(newer.max_speed_kmh);
-        let positions = self.positions.max(newer.positions);
-        let (route_id, client_id) = (self.route_id.clone(), self.client_id.clone());
-        *self = Self {
-            route_id,
-            client_id,
-            requested_at,
-            started_at,
-            max_speed_kmh,
-            positions,
-            ..newer.clone()
-        };
+        let requested_at = self.requested_at.or(other.requested_at);
+        let max_speed_kmh = self.max_speed_kmh.max(other.max_speed_kmh);
+        let positions = self.positions.max(other.positions);
+        if other.updated_at > self.updated_at {
+            let (route_id, client_id) = (self.route_id.clone(), self.client_id.clone());
+            *self = Self {
+                route_id,
+                client_id,
+                ..other.clone()
+            };
+        }
+        self.started_at = started_at;
+        self.requested_at = requested_at;
+        self.max_speed_kmh = max_speed_kmh;
+        self.positions = positions;
         if self.status.is_over() {
             self.summary = self.summarize();
         }
@@ -241,7 +239,7 @@ mod tests {
                 at(s, 1_000 + s as i64 * 10_000, status)
             })
             .collect();
-        let mut one_by_one = RideRecord::requested("r", "1", "c", 500);
+        let mut one_by_one = Ride::requested("r", "1", "c", 500);
         for p in &positions {
             one_by_one.apply(p);
         }
@@ -254,14 +252,14 @@ mod tests {
         assert_eq!(one_by_one.positions, 11);
 
         // Batches merged, with the middle batch delivered twice, give the same record.
-        let mut merged = RideRecord::requested("r", "1", "c", 500);
+        let mut merged = Ride::requested("r", "1", "c", 500);
         for batch in [
             &positions[..4],
             &positions[4..8],
             &positions[2..6],
             &positions[8..],
         ] {
-            merged.merge(&RideRecord::from_positions(batch).unwrap());
+            merged.merge(&Ride::from_positions(batch).unwrap());
         }
         assert_eq!(merged, one_by_one);
         let mut replayed = one_by_one.clone();

@@ -8,23 +8,27 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::time::Duration;
 
-use crate::{AppState, error::ApiError, store::RideRecord};
+use crate::{AppState, error::ApiError, ride::Ride};
 
 /// Fastest speed a ride may ask for: fast enough for demos and tests, slow enough to stay a drive.
 pub const MAX_SPEED_KMH: f64 = 100_000.0;
 
-#[derive(Debug, Deserialize)]
+/// `POST /api/rides`'s body, and the WebSocket `start` frame's fields.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StartRide {
     pub route_id: String,
+    /// Defaults to the simulator's speed (30 km/h).
     #[serde(default)]
+    #[schema(exclusive_minimum = 0, maximum = 100_000)]
     pub speed_kmh: Option<f64>,
     /// Who asked; the reference system's browsers send one. Defaults to the ride id.
     #[serde(default)]
     pub client_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// A ride accepted: its command is on the way to the simulator.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StartedRide {
     pub ride_id: String,
@@ -61,11 +65,15 @@ pub async fn start(state: &AppState, request: StartRide) -> Result<StartedRide, 
     };
     publish(state, &command).await?;
     // Recorded only once queued; a first position that beats this creates the ride itself.
-    let record = RideRecord::requested(&ride_id, &route.id, &client_id, now_ms());
+    let record = Ride::requested(&ride_id, &route.id, &client_id, now_ms());
     state.hub.ride_requested(&record);
     if let Err(e) = state.store.ride_requested(&record).await {
         // The ride runs anyway, and its first recorded position creates the record.
-        tracing::warn!(ride_id, error = %e, "could not record the ride request");
+        tracing::warn!(
+            ride_id,
+            error = e.chain(),
+            "could not record the ride request"
+        );
     }
     tracing::info!(ride_id, route_id = route.id, "ride requested");
     Ok(StartedRide {
@@ -75,7 +83,7 @@ pub async fn start(state: &AppState, request: StartRide) -> Result<StartedRide, 
 }
 
 /// Asks the simulator driving `ride` to stop it; it answers with a final `cancelled` position.
-pub async fn cancel(state: &AppState, ride: &RideRecord) -> Result<(), ApiError> {
+pub async fn cancel(state: &AppState, ride: &Ride) -> Result<(), ApiError> {
     let command = NewDirection {
         route_id: ride.route_id.clone(),
         client_id: ride.client_id.clone(),

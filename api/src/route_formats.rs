@@ -1,7 +1,7 @@
 //! Reading a route from a request body: Rota's JSON, a GeoJSON LineString, a GPX track or route,
 //! or a route file (`lat,lng` per line). Every error names the field, element or line at fault.
 
-use events::LatLng;
+use routes::LatLng;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
@@ -11,10 +11,13 @@ pub const MAX_TITLE_CHARS: usize = 200;
 /// Most points a route may have (a long GPX track at one point per second is about 20,000).
 pub const MAX_POINTS: usize = 100_000;
 
-/// A route as a client sent it, checked.
-#[derive(Debug, PartialEq)]
+/// A route as a client sent it, checked; as `application/json`, this shape.
+#[derive(Debug, PartialEq, utoipa::ToSchema)]
 pub struct RouteInput {
+    /// Unique, compared without case or outer spaces.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub title: String,
+    #[schema(min_items = 2, max_items = 100_000)]
     pub points: Vec<LatLng>,
 }
 
@@ -61,8 +64,8 @@ pub fn parse(format: Format, body: &[u8], title: Option<&str>) -> Result<RouteIn
         Format::GeoJson => geojson(&json_body(text)?)?,
         Format::Gpx => gpx(text)?,
         Format::RouteFile => {
-            let points = simulator::route::parse_route("body".as_ref(), text)
-                .map_err(|e| invalid("body", e))?;
+            let points =
+                routes::parse_route("body".as_ref(), text).map_err(|e| invalid("body", e))?;
             (None, points)
         }
     };
@@ -142,14 +145,7 @@ fn json_points(body: &Value) -> Result<Vec<LatLng>, ApiError> {
                     .ok_or_else(|| invalid(&field, "missing or not a number"))
             };
             let (lat, lng) = (number("lat")?, number("lng")?);
-            LatLng::new(lat, lng).map_err(|e| {
-                let name = if e.starts_with("latitude") {
-                    "lat"
-                } else {
-                    "lng"
-                };
-                invalid(&format!("points[{i}].{name}"), e)
-            })
+            LatLng::new(lat, lng).map_err(|e| invalid(&format!("points[{i}].{}", e.field()), e))
         })
         .collect()
 }
