@@ -2,7 +2,7 @@
 //
 //   node e2e.cjs SCENARIO BASE_URL ARTIFACT_DIR [ARG]
 //
-// Prints what the page showed as one JSON object; the Rust test (rota/tests/browser.rs) checks it
+// Prints what the page showed as one JSON object; the Rust test (rota/tests/it/browser.rs) checks it
 // against the API. Exits non-zero when the page does not get there. Every request off the platform
 // (map tiles) is refused, as on a machine without internet, unless a scenario serves tiles itself.
 // CommonJS, so NODE_PATH finds playwright-core in the test environment.

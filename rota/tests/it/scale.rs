@@ -5,7 +5,7 @@
 //! so no ride is ever driven twice at once. The api replicas share the recording, and each ride's
 //! history is complete.
 
-mod common;
+use crate::common;
 
 use std::{
     collections::{BTreeMap, BTreeSet},

@@ -3,7 +3,7 @@
 //! again gets the path so far followed by the rest. Once per store. And a restarted api reports
 //! ready only once it has read what was published while it was down.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -156,15 +156,15 @@ async fn wait_for_history_commit(split: &Split, partition: i32, next: i64) {
         .unwrap();
     let mut list = TopicPartitionList::new();
     list.add_partition(events::TOPIC_NEW_POSITION, partition);
-    for _ in 0..400 {
+    let what = format!("the history group commits offset {next} on partition {partition}");
+    common::eventually(&what, Duration::from_secs(20), || async {
         let committed = consumer
             .committed_offsets(list.clone(), Duration::from_secs(10))
             .unwrap();
-        let offset = committed.elements()[0].offset();
-        if matches!(offset, Offset::Offset(o) if o >= next) {
-            return;
+        match committed.elements()[0].offset() {
+            Offset::Offset(o) if o >= next => Ok(()),
+            offset => Err(format!("{offset:?}")),
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the history group never committed offset {next} on partition {partition}");
+    })
+    .await
 }

@@ -1,12 +1,11 @@
 //! End to end on the built-in broker: rides started over WebSocket and REST arrive in order, follow
 //! the route's geometry, and can be watched from another socket mid-ride.
 
-mod common;
+use crate::common;
 
 use common::{Ws, base_url, boot, http, start_ride};
-use events::LatLng;
+use routes::{LatLng, Polyline, distance_m};
 use serde_json::{Value, json};
-use simulator::motion::{Polyline, distance_m};
 
 fn point(v: &Value) -> LatLng {
     LatLng {
@@ -94,19 +93,21 @@ async fn rides_started_over_websocket_and_rest_follow_their_routes_in_order() {
     // Over REST, with a second socket watching that ride mid-flight, as after a page refresh.
     let rest_ride = start_ride(&base, "2").await;
     // Join mid-ride, as a refreshed page would.
-    loop {
-        let (_, ride) = http("GET", &format!("{base}/api/rides/{rest_ride}"), None)
-            .await
-            .unwrap();
+    let url = format!("{base}/api/rides/{rest_ride}");
+    let what = "the ride has driven 3 positions";
+    let ride = common::eventually(what, std::time::Duration::from_secs(20), || async {
+        let (_, ride) = http("GET", &url, None).await.unwrap();
         if ride["positions"].as_u64().unwrap() >= 3 {
-            assert_eq!(
-                ride["status"], "driving",
-                "joined too late to test a mid-ride watch"
-            );
-            break;
+            Ok(ride)
+        } else {
+            Err(ride)
         }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    })
+    .await;
+    assert_eq!(
+        ride["status"], "driving",
+        "joined too late to test a mid-ride watch"
+    );
     let mut watcher = Ws::connect(&platform).await;
     let mut path: Vec<LatLng> = watcher.watch(&rest_ride).await.iter().map(point).collect();
     assert!(!path.is_empty(), "a mid-ride watcher gets the path so far");

@@ -3,7 +3,7 @@
 //! records that are not JSON objects, and a SIGKILL of `rota connect` mid-stream. Afterwards the
 //! stand-in holds every event exactly once and the dead-letter topic exactly the bad ones.
 
-mod common;
+use crate::common;
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -90,21 +90,20 @@ async fn documents(
     index: &str,
     count: usize,
 ) -> BTreeMap<String, connect::stand_in::Stored> {
-    for _ in 0..1200 {
+    let what = format!("{index} holds {count} documents");
+    common::eventually(&what, Duration::from_secs(60), || async {
         let docs = es.documents(index);
         if docs.len() >= count {
-            return docs;
+            Ok(docs)
+        } else {
+            Err(docs.len())
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "{index}: {} of {count} documents",
-        es.documents(index).len()
-    );
+    })
+    .await
 }
 
 /// The first `count` dead letters: (payload, headers).
-async fn dead_letters(
+pub async fn dead_letters(
     kafka: &KafkaConfig,
     count: usize,
 ) -> Vec<(String, BTreeMap<String, String>)> {
@@ -354,19 +353,20 @@ async fn the_whole_platform_is_not_ready_while_elasticsearch_is_unreachable() {
     ));
     let platform = Platform::start(config).await.unwrap();
     let url = format!("{}/readyz", common::base_url(&platform));
-    let mut answer = (0, Value::Null);
-    for _ in 0..400 {
-        answer = common::http("GET", &url, None).await.unwrap();
-        let checks = &answer.1["checks"];
+    let what = "/readyz says ok for all but the sink";
+    let (status, body) = common::eventually(what, Duration::from_secs(20), || async {
+        let (status, body) = common::http("GET", &url, None).await.unwrap();
+        let checks = &body["checks"];
         if ["broker", "store", "positions"]
             .iter()
             .all(|c| checks[c] == "ok")
         {
-            break;
+            Ok((status, body))
+        } else {
+            Err(body)
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let (status, body) = answer;
+    })
+    .await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(
         body["checks"]["positions"], "ok",
@@ -388,19 +388,21 @@ async fn the_whole_platform_with_an_elasticsearch_url_indexes_its_rides() {
     let platform = common::boot_with(config).await;
     let ride = common::start_ride(&common::base_url(&platform), "2").await;
 
-    let mut positions = Vec::new();
-    for _ in 0..600 {
-        positions = es
+    let what = "the ride's last position is indexed";
+    let positions: Vec<Value> = common::eventually(what, Duration::from_secs(60), || async {
+        let positions: Vec<Value> = es
             .documents(TOPIC_NEW_POSITION)
             .into_values()
             .map(|d| d.source)
             .filter(|p| p["rideId"] == ride.as_str())
             .collect();
         if positions.iter().any(|p| p["finished"] == true) {
-            break;
+            Ok(positions)
+        } else {
+            Err(positions.len())
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     let (_, recorded) = common::http(
         "GET",
         &format!("{}/api/rides/{ride}", common::base_url(&platform)),

@@ -3,7 +3,7 @@
 //! overlays rendered by kustomize and validated against Kubernetes' schemas, and the Istio objects
 //! against the Services and workloads they name. The checks live in `deploy/check.py`.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

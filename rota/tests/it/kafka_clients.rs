@@ -3,7 +3,7 @@
 //! read a ride's positions, keyed by ride id and with `position` as `[lng, lat]`; Debian's kcat
 //! 1.7.1 (librdkafka 2.0.2, which needs the broker's compatibility relay) lists and reads them too.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

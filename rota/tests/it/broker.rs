@@ -1,7 +1,7 @@
 //! The built-in broker, through rdkafka: topics, messages and committed group offsets survive a
 //! restart of `rota broker` (stopped with SIGTERM) on the same data directory.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -71,17 +71,14 @@ async fn topics_messages_and_group_offsets_survive_a_restart() {
             .map_or(0, |t| t.partitions().len())
     };
     for name in events::TOPICS {
-        for _ in 0..100 {
-            if partitions(name) > 0 {
-                break;
+        let found = common::eventually(name, Duration::from_secs(10), || async {
+            match partitions(name) {
+                0 => Err("no partitions yet"),
+                found => Ok(found),
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert_eq!(
-            partitions(name),
-            events::DEFAULT_PARTITIONS as usize,
-            "{name}"
-        );
+        })
+        .await;
+        assert_eq!(found, events::DEFAULT_PARTITIONS as usize, "{name}");
     }
     events::ensure_topics(&kafka, &[TOPIC], 1).await.unwrap();
     for value in &expected {

@@ -2,7 +2,7 @@
 //! and what it holds afterwards is consistent (redb commits are all-or-nothing): every ride asked
 //! for is there, and each ride's path has no gap and as many points as its record counts.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! `browser/e2e.cjs`, which reports what the page showed, and checks it against the API.
 //! Screenshots land in target/test-artifacts/.
 
-mod common;
+use crate::common;
 
 use std::{path::Path, process::Command};
 
@@ -123,15 +123,7 @@ async fn a_finished_ride_replays_with_its_summary_speed_and_scrubber() {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     }
-    let recorded = loop {
-        let ride = ride(&base, &id).await;
-        if ride["status"] == "finished"
-            && ride["path"].as_array().unwrap().len() as u64 == ride["positions"]
-        {
-            break ride;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    let recorded = common::recorded_ride(&base, &id).await;
     let seen = scenario("replay", &base, &id).await;
 
     assert_eq!(

@@ -1,8 +1,9 @@
-//! The OpenAPI document at /api/openapi.json describes the API that is really served: schemathesis
+//! The OpenAPI document at /api/openapi.json, generated from the code, describes the API that is
+//! really served (and the WebSocket frames beside it): schemathesis
 //! (PyPI) generates requests from it against a running platform and checks every response's
 //! status, content type, headers and body against the document, and that nothing answers 5xx.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
@@ -35,6 +36,45 @@ async fn the_served_api_matches_its_openapi_document() {
         })
         .sum();
     assert_eq!(operations, 14, "every operation documented");
+    let printed = std::process::Command::new(env!("CARGO_BIN_EXE_rota"))
+        .arg("openapi")
+        .output()
+        .unwrap();
+    let printed: serde_json::Value = serde_json::from_slice(&printed.stdout).unwrap();
+    assert_eq!(
+        printed, document,
+        "`rota openapi` prints the served document"
+    );
+    // The WebSocket frames are documented beside the REST bodies, one schema variant per type.
+    let frame_types = |schema: &str| -> Vec<String> {
+        document["components"]["schemas"][schema]["oneOf"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{schema} is documented"))
+            .iter()
+            .map(|variant| {
+                let object = variant["allOf"].get(1).unwrap_or(variant);
+                object["properties"]["type"]["enum"][0]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(
+        frame_types("ClientFrame"),
+        ["start", "watch", "watch-fleet"]
+    );
+    assert_eq!(
+        frame_types("ServerFrame"),
+        [
+            "started",
+            "watching",
+            "watching-fleet",
+            "position",
+            "finished",
+            "error"
+        ]
+    );
 
     let schemathesis = common::python().with_file_name("schemathesis");
     let base_for_run = base.clone();

@@ -3,7 +3,7 @@
 //! mid-ride: the simulator's producer holds the positions until it is back, both consumers
 //! reconnect, and the api, which stayed up, streams the whole ride in order on the same socket.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

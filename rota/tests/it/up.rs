@@ -2,7 +2,7 @@
 //! SIGTERM closes sockets with "going away" and exits cleanly; after a restart on the same data
 //! directory, a ride that was cut off is driven again to its end.
 
-mod common;
+use crate::common;
 
 use common::{RotaProcess, Ws, free_port, http, wait_ready};
 

@@ -1,0 +1,232 @@
+//! The Elasticsearch sink against Elasticsearch-API servers written by others, from PyPI: noida-db
+//! (which reports itself as Elasticsearch 8.15) and osmem-server (OpenSearch 3.8, which enforces
+//! `geo_point` mappings and has geo aggregations). `rota up` with `ELASTICSEARCH_URL` drives a ride:
+//! its index templates are installed, every position and its command are indexed under their
+//! `topic+partition+offset` ids, and on osmem a position Elasticsearch cannot map becomes a dead
+//! letter and the positions answer a geo aggregation inside the route's area. The fault injection
+//! (429s, timeouts, partial failures) stays with Rota's own stand-in (`connect.rs`).
+
+use std::{net::SocketAddr, process::Stdio, time::Duration};
+
+use connect::SinkSettings;
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+use crate::common::{self, eventually, free_port, http};
+
+/// An independent Elasticsearch-API server, started from the binary inside its wheel (the
+/// wrappers run it as a child that would outlive them).
+struct Peer {
+    name: &'static str,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+    _process: Child,
+}
+
+impl Peer {
+    async fn start(name: &'static str) -> Self {
+        let addr = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let (module, binary) = match name {
+            "noida-db" => ("noida_db", "noida-db"),
+            _ => ("osmem_server", "bin/osmem-server"),
+        };
+        let locate = std::process::Command::new(common::python())
+            .args([
+                "-c",
+                &format!("import {module}, os; print(os.path.dirname({module}.__file__))"),
+            ])
+            .output()
+            .expect("the test Python runs (scripts/test-setup installs the peers)");
+        assert!(locate.status.success(), "{name} is installed: {locate:?}");
+        let package = String::from_utf8(locate.stdout).unwrap();
+        let binary = format!("{}/{binary}", package.trim());
+        let mut command = Command::new(&binary);
+        match name {
+            "noida-db" => command.args([
+                "start",
+                "--only",
+                "elasticsearch",
+                "--host",
+                "127.0.0.1",
+                "--elasticsearch-port",
+                &addr.port().to_string(),
+                "--data-dir",
+                dir.path().to_str().unwrap(),
+            ]),
+            _ => command.args(["-addr", &addr.to_string(), "-no-ja", "-no-stdin-watch"]),
+        };
+        let process = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{binary} starts: {e}"));
+        let url = format!("http://{addr}/");
+        let banner = eventually(
+            &format!("{name} answers"),
+            Duration::from_secs(20),
+            || async {
+                http("GET", &url, None).await.and_then(|(status, body)| {
+                    (status == 200).then_some(body).ok_or(format!("{status}"))
+                })
+            },
+        )
+        .await;
+        eprintln!("{name}: {}", banner["version"]);
+        Self {
+            name,
+            addr,
+            _dir: dir,
+            _process: process,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}/{path}", self.addr)
+    }
+
+    /// The documents of `index` matching `query`, freshly refreshed.
+    async fn search(&self, index: &str, body: Value) -> Value {
+        http("POST", &self.url(&format!("{index}/_refresh")), None)
+            .await
+            .unwrap();
+        let (status, found) = http(
+            "POST",
+            &self.url(&format!("{index}/_search")),
+            Some(&body.to_string()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(status, 200, "{}: {found}", self.name);
+        found
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ride_is_indexed_by_noida_db_as_elasticsearch_8() {
+    indexes_a_ride(Peer::start("noida-db").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ride_is_indexed_by_osmem_as_opensearch_with_mappings_enforced() {
+    indexes_a_ride(Peer::start("osmem").await).await;
+}
+
+async fn indexes_a_ride(peer: Peer) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    config.connect = Some(SinkSettings {
+        linger: Duration::from_millis(100),
+        ..SinkSettings::new(peer.url("").parse().unwrap())
+    });
+    let platform = common::boot_with(config).await;
+    let base = common::base_url(&platform);
+    let ride = common::start_ride(&base, "2").await;
+    let recorded = common::recorded_ride(&base, &ride).await;
+    let positions = recorded["positions"].as_u64().unwrap();
+
+    let (status, template) = http("GET", &peer.url("_index_template/rota-positions"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        status, 200,
+        "{}: the positions template: {template}",
+        peer.name
+    );
+    let query = json!({"query": {"term": {"rideId": ride}}, "size": 1000});
+    let what = format!("{} holds the ride's {positions} positions", peer.name);
+    let hits = eventually(&what, Duration::from_secs(30), || async {
+        let found = peer.search("route.new-position", query.clone()).await;
+        let hits = found["hits"]["hits"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if hits.len() as u64 == positions {
+            Ok(hits)
+        } else {
+            Err(format!("{} of {positions}", hits.len()))
+        }
+    })
+    .await;
+    let mut seqs: Vec<u64> = hits
+        .iter()
+        .map(|h| h["_source"]["seq"].as_u64().unwrap())
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (0..positions).collect::<Vec<_>>(),
+        "each position once"
+    );
+    for hit in &hits {
+        let id = hit["_id"].as_str().unwrap();
+        let parts: Vec<&str> = id.split('+').collect();
+        assert!(
+            parts.len() == 3 && parts[0] == "route.new-position" && parts[2].parse::<i64>().is_ok(),
+            "deterministic ids: {id}"
+        );
+    }
+    let commands = peer
+        .search(
+            "route.new-direction",
+            json!({"query": {"term": {"rideId": ride}}}),
+        )
+        .await;
+    assert_eq!(
+        commands["hits"]["hits"].as_array().map(Vec::len),
+        Some(1),
+        "the ride's command: {commands}"
+    );
+
+    if peer.name == "osmem" {
+        // The template made `position` a geo_point: it aggregates, within the route's area.
+        let bounds = peer
+            .search(
+                "route.new-position",
+                json!({"query": {"term": {"rideId": ride}}, "size": 0,
+                       "aggs": {"area": {"geo_bounds": {"field": "position"}}}}),
+            )
+            .await;
+        let area = &bounds["aggregations"]["area"]["bounds"];
+        let (top, bottom) = (
+            area["top_left"]["lat"].as_f64(),
+            area["bottom_right"]["lat"].as_f64(),
+        );
+        let (left, right) = (
+            area["top_left"]["lon"].as_f64(),
+            area["bottom_right"]["lon"].as_f64(),
+        );
+        for (value, low, high) in [
+            (top, -16.0, -15.6),
+            (bottom, -16.0, -15.6),
+            (left, -48.1, -47.7),
+            (right, -48.1, -47.7),
+        ] {
+            let value = value.unwrap_or_else(|| panic!("geo bounds: {bounds}"));
+            assert!(
+                (low..=high).contains(&value),
+                "{value} outside Brasília: {bounds}"
+            );
+        }
+        // And a position it cannot map is a dead letter, with OpenSearch's reason.
+        let producer = platform.kafka.producer().unwrap();
+        let bad = json!({"routeId": "1", "rideId": "unmappable", "position": "nonsense", "finished": false});
+        producer
+            .send(
+                rdkafka::producer::FutureRecord::to(events::TOPIC_NEW_POSITION)
+                    .key("unmappable")
+                    .payload(&bad.to_string()),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+        let letters = crate::connect::dead_letters(&platform.kafka, 1).await;
+        let (payload, headers) = &letters[0];
+        assert_eq!(serde_json::from_str::<Value>(payload).unwrap(), bad);
+        let reason = &headers[connect::dead_letters::HEADER_REASON];
+        assert!(reason.contains("mapper_parsing_exception"), "{reason}");
+    }
+    platform.stop().await.unwrap();
+}

@@ -1,0 +1,22 @@
+//! Rota's integration tests, in one test binary: the platform, its processes and its peers, over
+//! real sockets. `common` holds the shared harness; each module is one area of behaviour.
+
+mod common;
+
+mod api_restart;
+mod broker;
+mod browser;
+mod connect;
+mod deploy;
+mod elasticsearch_peers;
+mod embedded_crash;
+mod kafka_clients;
+mod kibana;
+mod mongodb_outage;
+mod openapi;
+mod ops;
+mod rest;
+mod rides;
+mod scale;
+mod split;
+mod up;
