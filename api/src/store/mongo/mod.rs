@@ -37,8 +37,9 @@ const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// Database used when the URI names none.
 const DEFAULT_DATABASE: &str = "rota";
 const DUPLICATE_KEY: i32 = 11000;
-/// Read-merge-write rounds before a batch gives up (and the recorder retries it later).
-const MERGE_ATTEMPTS: usize = 5;
+/// Read-merge-write rounds before a batch gives up (and the recorder retries it later); writers
+/// that collided wait a little, jittered, before reading again.
+const MERGE_ATTEMPTS: usize = 20;
 
 impl From<mongodb::error::Error> for StoreError {
     fn from(e: mongodb::error::Error) -> Self {
@@ -90,7 +91,12 @@ impl MongoStore {
 
     /// Merges each of these views into the ride it belongs to, creating rides not stored yet.
     async fn merge_rides(&self, mut pending: Vec<Ride>) -> Result<(), StoreError> {
-        for _ in 0..MERGE_ATTEMPTS {
+        let mut backoff =
+            events::Backoff::new(Duration::from_millis(2), Duration::from_millis(100));
+        for attempt in 0..MERGE_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
             let ids: Vec<&str> = pending.iter().map(|r| r.id.as_str()).collect();
             let mut stored: HashMap<String, RideDocument> = self
                 .rides
