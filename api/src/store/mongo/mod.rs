@@ -167,22 +167,16 @@ impl MongoStore {
         inserts: Vec<Document>,
     ) -> Result<usize, StoreError> {
         let mut landed = 0;
-        if !updates.is_empty() {
+        for (command, list, statements) in [
+            ("update", "updates", updates),
+            ("insert", "documents", inserts),
+        ] {
+            if statements.is_empty() {
+                continue;
+            }
             let reply = self
                 .db
-                .run_command(
-                    doc! {"update": self.rides.name(), "updates": updates, "ordered": false},
-                )
-                .await?;
-            landed += reply_count(&reply, "n");
-            write_errors(&reply)?;
-        }
-        if !inserts.is_empty() {
-            let reply = self
-                .db
-                .run_command(
-                    doc! {"insert": self.rides.name(), "documents": inserts, "ordered": false},
-                )
+                .run_command(doc! {command: self.rides.name(), list: statements, "ordered": false})
                 .await?;
             landed += reply_count(&reply, "n");
             write_errors(&reply)?;
