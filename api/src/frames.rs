@@ -1,5 +1,10 @@
 //! The WebSocket protocol at `/ws`: every frame is a JSON text frame with a `type`. Positions use
 //! `{lat,lng}` objects. A frame that cannot be used gets an `error` frame; the socket stays open.
+//!
+//! Both enums read and write: the server and the tests (or any Rust client) share one definition.
+//! Server frames borrow what they send ([`Cow`]); read back, they own it.
+
+use std::borrow::Cow;
 
 use events::{NewPosition, RideStatus};
 use routes::LatLng;
@@ -10,7 +15,7 @@ use utoipa::ToSchema;
 use crate::ride::Ride;
 
 /// What a browser sends.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ClientFrame {
     /// Starts a ride and watches it: `started`, then its positions.
@@ -27,43 +32,54 @@ pub enum ClientFrame {
 }
 
 /// What the server sends.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ServerFrame<'a> {
     /// Your ride is queued.
     #[serde(rename_all = "camelCase")]
-    Started { ride_id: &'a str, route_id: &'a str },
+    Started {
+        ride_id: Cow<'a, str>,
+        route_id: Cow<'a, str>,
+    },
     /// The ride so far (`null` if not seen yet) and its path; every later position follows, none
     /// repeated.
     #[serde(rename_all = "camelCase")]
     Watching {
-        ride_id: &'a str,
-        ride: Option<&'a Ride>,
-        path: &'a [LatLng],
+        ride_id: Cow<'a, str>,
+        ride: Option<Cow<'a, Ride>>,
+        path: Cow<'a, [LatLng]>,
     },
     /// The rides not yet over.
     #[serde(rename_all = "camelCase")]
-    WatchingFleet { rides: Vec<&'a Ride> },
+    WatchingFleet { rides: Vec<Cow<'a, Ride>> },
     /// A vehicle moved. A `seq` of 0 for a ride already shown means it is driven again from its
     /// start: start its trail over.
-    Position(&'a NewPosition<LatLng>),
+    Position(Cow<'a, NewPosition<LatLng>>),
     /// The ride is over (`finished` or `cancelled`), after its last position.
     #[serde(rename_all = "camelCase")]
     Finished {
-        ride_id: &'a str,
-        route_id: &'a str,
+        ride_id: Cow<'a, str>,
+        route_id: Cow<'a, str>,
         status: RideStatus,
     },
     /// A frame could not be used (or a start failed); the socket stays open.
     Error {
-        error: &'a str,
-        #[serde(skip_serializing_if = "Value::is_null")]
+        error: Cow<'a, str>,
+        #[serde(default, skip_serializing_if = "Value::is_null")]
         #[schema(value_type = Option<Object>)]
-        detail: &'a Value,
+        detail: Cow<'a, Value>,
     },
 }
 
 impl ServerFrame<'_> {
+    /// An `error` frame without detail.
+    pub fn error(error: &str) -> ServerFrame<'_> {
+        ServerFrame::Error {
+            error: error.into(),
+            detail: Cow::Owned(Value::Null),
+        }
+    }
+
     /// The frame as the text the socket sends.
     pub fn text(&self) -> axum::extract::ws::Utf8Bytes {
         serde_json::to_string(self)
@@ -82,16 +98,13 @@ mod tests {
             |frame: ServerFrame| -> Value { serde_json::from_str(frame.text().as_str()).unwrap() };
         assert_eq!(
             json(ServerFrame::Started {
-                ride_id: "r",
-                route_id: "1"
+                ride_id: "r".into(),
+                route_id: "1".into()
             }),
             serde_json::json!({"type": "started", "rideId": "r", "routeId": "1"})
         );
         assert_eq!(
-            json(ServerFrame::Error {
-                error: "bad",
-                detail: &Value::Null
-            }),
+            json(ServerFrame::error("bad")),
             serde_json::json!({"type": "error", "error": "bad"})
         );
         let position = NewPosition {
@@ -110,7 +123,7 @@ mod tests {
             timestamp: 7,
         }
         .for_browser();
-        let frame = json(ServerFrame::Position(&position));
+        let frame = json(ServerFrame::Position(Cow::Borrowed(&position)));
         assert_eq!(frame["type"], "position");
         assert_eq!(
             frame["position"],
@@ -122,5 +135,33 @@ mod tests {
         );
         let frame: ClientFrame = serde_json::from_str(r#"{"type":"watch-fleet"}"#).unwrap();
         assert!(matches!(frame, ClientFrame::WatchFleet));
+    }
+
+    #[test]
+    fn server_frames_read_back_as_they_were_written() {
+        let ride = Ride::new("r", "1", "c");
+        let path = [LatLng {
+            lat: -15.8,
+            lng: -47.9,
+        }];
+        for frame in [
+            ServerFrame::Watching {
+                ride_id: "r".into(),
+                ride: Some(Cow::Borrowed(&ride)),
+                path: Cow::Borrowed(&path),
+            },
+            ServerFrame::WatchingFleet {
+                rides: vec![Cow::Borrowed(&ride)],
+            },
+            ServerFrame::Finished {
+                ride_id: "r".into(),
+                route_id: "1".into(),
+                status: RideStatus::Cancelled,
+            },
+            ServerFrame::error("bad"),
+        ] {
+            let read: ServerFrame = serde_json::from_str(frame.text().as_str()).unwrap();
+            assert_eq!(read, frame);
+        }
     }
 }

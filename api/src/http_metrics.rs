@@ -7,7 +7,7 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use events::{Exposition, Histogram, Metered};
+use ops::{Exposition, Histogram, Metered};
 
 const NAME: &str = "rota_http_request_duration_seconds";
 

@@ -10,6 +10,7 @@
 //! reason, and a client that reconnects and watches again gets a fresh snapshot.
 
 use std::{
+    borrow::Cow,
     collections::{HashMap, HashSet, VecDeque},
     sync::{
         Arc, Mutex, MutexGuard,
@@ -18,7 +19,8 @@ use std::{
 };
 
 use axum::extract::ws::Utf8Bytes;
-use events::{Exposition, Metered, NewPosition};
+use events::NewPosition;
+use ops::{Exposition, Metered};
 use routes::LatLng;
 use tokio::sync::mpsc;
 
@@ -155,9 +157,9 @@ impl Hub {
             &*ride
         });
         let snapshot = ServerFrame::Watching {
-            ride_id,
-            ride: ride.as_ref().map(|r| &r.view),
-            path: ride.as_ref().map_or(&[], |r| &r.path),
+            ride_id: ride_id.into(),
+            ride: ride.as_ref().map(|r| Cow::Borrowed(&r.view)),
+            path: Cow::Borrowed(ride.as_ref().map_or(&[], |r| &r.path)),
         }
         .text();
         send(&mut state, id, snapshot);
@@ -171,10 +173,10 @@ impl Hub {
             return;
         };
         subscriber.fleet = true;
-        let running: Vec<&Ride> = state
+        let running: Vec<Cow<Ride>> = state
             .rides
             .values()
-            .map(|r| &r.view)
+            .map(|r| Cow::Borrowed(&r.view))
             .filter(|v| !v.status.is_over())
             .collect();
         let frame = ServerFrame::WatchingFleet { rides: running }.text();
@@ -219,7 +221,7 @@ impl Hub {
         ride.path.push(event.lat_lng());
         ride.view.apply(event);
 
-        let frame = ServerFrame::Position(&event.for_browser()).text();
+        let frame = ServerFrame::Position(Cow::Owned(event.for_browser())).text();
         let mut targets: Vec<u64> = ride.watchers.iter().copied().collect();
         targets.extend(
             state
@@ -231,8 +233,8 @@ impl Hub {
         let status = event.status();
         let over_frame = status.is_over().then(|| {
             ServerFrame::Finished {
-                ride_id,
-                route_id: &event.route_id,
+                ride_id: ride_id.into(),
+                route_id: event.route_id.as_str().into(),
                 status,
             }
             .text()

@@ -12,7 +12,6 @@ mod http_metrics;
 pub mod hub;
 mod live_positions;
 pub mod openapi;
-pub mod ops;
 pub mod recorder;
 mod rest;
 pub mod ride;
@@ -62,7 +61,7 @@ pub struct AppState {
     pub http: Arc<HttpMetrics>,
     /// Other parts of the process whose figures `/metrics` shows (the hub's and `http`'s always
     /// are).
-    pub metered: Vec<Arc<dyn events::Metered>>,
+    pub metered: Vec<Arc<dyn ops::Metered>>,
     /// Readiness of the other parts running in this process, on `/readyz` next to the api's own.
     pub checks: Vec<ops::ReadyCheck>,
 }

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{SharedState, frames, ops, rest};
+use crate::{SharedState, frames, rest};
 
 #[derive(OpenApi)]
 #[openapi(

@@ -9,9 +9,10 @@
 use std::{sync::Arc, time::Duration};
 
 use events::{
-    Backoff, Exposition, KafkaConfig, LagContext, Metered, NewPosition, TOPIC_NEW_POSITION,
+    Backoff, KafkaConfig, LagContext, NewPosition, TOPIC_NEW_POSITION,
     batch::{self, Batch},
 };
+use ops::{Exposition, Metered};
 use rdkafka::{
     Message,
     consumer::{CommitMode, Consumer, StreamConsumer},

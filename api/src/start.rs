@@ -8,7 +8,8 @@ use std::{
     sync::{Arc, atomic::AtomicBool},
 };
 
-use events::{KafkaConfig, Metered};
+use events::KafkaConfig;
+use ops::{Metered, ReadyCheck};
 use rdkafka::{error::KafkaError, producer::FutureProducer};
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -17,7 +18,6 @@ use tracing::info;
 use crate::{
     AppState, BatchLimits, MapConfig, consume_positions,
     hub::Hub,
-    ops::ReadyCheck,
     prepare_store, record_positions,
     recorder::HistoryLag,
     router,

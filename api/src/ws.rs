@@ -1,7 +1,7 @@
 //! A WebSocket connection at `/ws`: reads [`ClientFrame`]s, acts on them, and writes what the hub
 //! queues for the socket. The frames themselves are in [`crate::frames`].
 
-use std::sync::atomic::Ordering;
+use std::{borrow::Cow, sync::atomic::Ordering};
 
 use axum::{
     extract::{
@@ -10,7 +10,6 @@ use axum::{
     },
     response::Response,
 };
-use serde_json::Value;
 
 use crate::{
     SharedState,
@@ -80,16 +79,16 @@ async fn handle(state: &SharedState, id: u64, text: &str) {
             match ride_commands::start(state, request).await {
                 Ok(started) => {
                     let reply = ServerFrame::Started {
-                        ride_id: &started.ride_id,
-                        route_id: &started.route_id,
+                        ride_id: started.ride_id.as_str().into(),
+                        route_id: started.route_id.as_str().into(),
                     };
                     state.hub.reply(id, reply.text());
                     state.hub.watch_ride(id, &started.ride_id);
                 }
                 Err(ApiError { error, detail, .. }) => {
                     let reply = ServerFrame::Error {
-                        error: &error,
-                        detail: &detail,
+                        error: error.into(),
+                        detail: Cow::Owned(detail),
                     };
                     state.hub.reply(id, reply.text());
                 }
@@ -101,9 +100,5 @@ async fn handle(state: &SharedState, id: u64, text: &str) {
 }
 
 fn error_frame(error: &str) -> Utf8Bytes {
-    ServerFrame::Error {
-        error,
-        detail: &Value::Null,
-    }
-    .text()
+    ServerFrame::error(error).text()
 }

@@ -68,3 +68,55 @@ fn directions_mapping() -> Value {
         "timestamp": {"type": "date", "format": DATE},
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use events::{NewDirection, NewPosition, RideStatus};
+
+    use super::*;
+
+    /// The keys of a JSON object, sorted.
+    fn fields(message: Value) -> Vec<String> {
+        let mut names: Vec<String> = message.as_object().unwrap().keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// The mappings name every field of the messages, and nothing else: a field added to the wire
+    /// contract without a mapping would be typed by Elasticsearch's guess.
+    #[test]
+    fn every_message_field_is_mapped() {
+        let position = NewPosition {
+            route_id: "1".into(),
+            client_id: "c".into(),
+            ride_id: "r".into(),
+            position: [-47.9, -15.8],
+            finished: true,
+            status: Some(RideStatus::Finished),
+            seq: 1,
+            progress: 1.0,
+            distance_m: 1.0,
+            route_length_m: 1.0,
+            speed_kmh: 1.0,
+            heading: 1.0,
+            timestamp: 1,
+        };
+        assert_eq!(
+            fields(positions_mapping()),
+            fields(serde_json::to_value(position).unwrap())
+        );
+        let direction = NewDirection {
+            route_id: "1".into(),
+            client_id: "c".into(),
+            ride_id: Some("r".into()),
+            points: Some(vec![[-47.9, -15.8]]),
+            speed_kmh: Some(1.0),
+            cancel: true,
+        };
+        // `timestamp` is the Kafka record's, added by the connector (see `Document::of`).
+        let mut expected = fields(serde_json::to_value(direction).unwrap());
+        expected.push("timestamp".into());
+        expected.sort();
+        assert_eq!(fields(directions_mapping()), expected);
+    }
+}

@@ -9,12 +9,10 @@ mod backoff;
 pub mod batch;
 mod kafka;
 mod messages;
-mod metrics;
 
 pub use backoff::Backoff;
 pub use kafka::{KafkaConfig, LagContext, close_consumer, ensure_topics};
 pub use messages::{DecodeError, NewDirection, NewPosition, RideStatus, now_ms};
-pub use metrics::{CONTENT_TYPE, Exposition, Histogram, Metered, render};
 
 /// Commands that start a ride: `{"routeId":"1","clientId":"…","rideId":"…"}`, keyed by ride id.
 pub const TOPIC_NEW_DIRECTION: &str = "route.new-direction";

@@ -180,41 +180,36 @@ impl Platform {
     }
 
     /// The figures of the parts running here, for `/metrics`.
-    fn metered(&self) -> Vec<Arc<dyn events::Metered>> {
+    fn metered(&self) -> Vec<Arc<dyn ops::Metered>> {
         let simulator = self.simulator_metrics.iter().map(|m| m.clone() as _);
         let connect = self.connect_metrics.iter().map(|m| m.clone() as _);
         simulator.chain(connect).collect()
     }
 
     /// The readiness of the parts running here beyond the api's own, for `/readyz`.
-    fn ready_checks(&self) -> Vec<api::ops::ReadyCheck> {
-        let sink = self
-            .connect_metrics
-            .clone()
-            .map(|metrics| api::ops::ReadyCheck {
-                name: "elasticsearch sink",
-                check: Box::new(move || {
-                    if metrics.consuming.load(Ordering::Acquire) {
-                        Ok(())
-                    } else {
-                        Err("installing index templates".to_owned())
-                    }
-                }),
-            });
+    fn ready_checks(&self) -> Vec<ops::ReadyCheck> {
+        let sink = self.connect_metrics.clone().map(|metrics| ops::ReadyCheck {
+            name: "elasticsearch sink",
+            check: Box::new(move || {
+                if metrics.consuming.load(Ordering::Acquire) {
+                    Ok(())
+                } else {
+                    Err("installing index templates".to_owned())
+                }
+            }),
+        });
         sink.into_iter().collect()
     }
 
     /// Serves `/healthz`, `/readyz` and `/metrics` on `addr`, for a process without the api (whose
     /// listener serves them already).
     pub async fn serve_ops(&mut self, addr: SocketAddr) -> Result<SocketAddr> {
-        let ops = api::ops::Ops {
+        let ops = ops::Ops {
             producer: self.producer.clone(),
             checks: self.ready_checks(),
             metered: self.metered(),
         };
-        let addr = self
-            .serve_http(addr, api::ops::router(Arc::new(ops)))
-            .await?;
+        let addr = self.serve_http(addr, ops::router(Arc::new(ops))).await?;
         info!("probes and metrics at http://{addr}");
         Ok(addr)
     }

@@ -2,7 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use events::{Exposition, LagContext, Metered};
+use events::LagContext;
+use ops::{Exposition, Metered};
 
 #[derive(Debug, Default)]
 pub struct Metrics {

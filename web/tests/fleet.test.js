@@ -69,3 +69,16 @@ test('over rides are not running; a big fleet is drawn at most ten times a secon
   animate(1100);
   assert.deepEqual(drawn, [150, 1]);
 });
+
+test('every field of a record or a position reaches the ride; a recorded path keeps the trail', () => {
+  const fleet = new Fleet(() => {});
+  fleet.path('a', '1', [{ lat: 1, lng: 2 }]);
+  fleet.record({ id: 'a', routeId: '1', status: 'driving', maxSpeedKmh: 42, path: [{ seq: 0, lat: 1, lng: 2 }] });
+  const ride = fleet.rides.get('a');
+  assert.equal(ride.maxSpeedKmh, 42);
+  assert.deepEqual(ride.path, [[1, 2]], 'the trail, not the recorded points');
+  fleet.position(position('a', 1, { speedKmh: 55 }));
+  assert.equal(ride.speedKmh, 55);
+  assert.equal(ride.timestamp, 1001);
+  assert.equal(ride.id, 'a');
+});

@@ -17,7 +17,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::{SharedState, error::ApiError, ops, store::PageRequest};
+use crate::{SharedState, error::ApiError, store::PageRequest};
 
 /// Whether this process can serve: the broker and the store answer, the store is prepared, the
 /// position consumer has caught up, and the other parts here are ready.
@@ -55,7 +55,7 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text format.", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<SharedState>) -> Response {
-    let own: [&dyn events::Metered; 2] = [state.hub.as_ref(), state.http.as_ref()];
+    let own: [&dyn ops::Metered; 2] = [state.hub.as_ref(), state.http.as_ref()];
     let others = state.metered.iter().map(|part| part.as_ref());
     ops::metrics_page(own.into_iter().chain(others))
 }

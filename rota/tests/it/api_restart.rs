@@ -7,13 +7,13 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{Split, Ws, http, seqs};
+use common::{Position, Split, Ws, http, path_seqs, seqs};
 use rdkafka::{
     ClientConfig, Offset, TopicPartitionList,
     consumer::{BaseConsumer, Consumer},
     producer::{FutureProducer, FutureRecord},
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_store_history_survives_an_api_crash() {
@@ -37,9 +37,9 @@ async fn api_crash_loses_nothing(mongodb_uri: Option<String>) {
 
     let mut ws = Ws::connect_to(split.http).await;
     let ride = ws.start_long_ride().await;
-    let mut shown: Vec<Value> = Vec::new();
+    let mut shown: Vec<Position> = Vec::new();
     while shown.len() < 60 {
-        shown.push(ws.next_of("position").await);
+        shown.push(ws.next_position().await);
     }
     let base = format!("http://{}", split.http);
     let (_, before) = http("GET", &format!("{base}/api/rides/{ride}"), None)
@@ -71,16 +71,16 @@ async fn api_crash_loses_nothing(mongodb_uri: Option<String>) {
     let recorded = common::recorded_ride(&base, &ride).await;
     let path = recorded["path"].as_array().unwrap();
     assert_eq!(
-        seqs(path),
+        path_seqs(path),
         (0..path.len() as u64).collect::<Vec<_>>(),
         "no gap in history"
     );
     assert_eq!(path.len(), snapshot.len() + rest.len());
     for position in &shown {
-        let point = &path[position["seq"].as_u64().unwrap() as usize];
+        let point = &path[position.seq as usize];
         assert_eq!(
-            (&point["lat"], &point["lng"]),
-            (&position["position"]["lat"], &position["position"]["lng"])
+            (point["lat"].as_f64(), point["lng"].as_f64()),
+            (Some(position.position.lat), Some(position.position.lng))
         );
     }
     assert!(recorded["summary"]["distanceM"].as_f64().unwrap() > 0.0);

@@ -16,7 +16,7 @@ async fn kafka_python_confluent_kafka_and_kcat_read_positions() {
     let platform = boot(dir.path()).await;
     let base = base_url(&platform);
     let mut ws = Ws::connect(&platform).await;
-    ws.send(r#"{"type":"watch-fleet"}"#).await;
+    ws.watch_fleet().await;
     let ride = start_ride(&base, "2").await;
     let delivered = ws.positions_until_finished(&ride).await;
 
@@ -48,17 +48,21 @@ async fn kafka_python_confluent_kafka_and_kcat_read_positions() {
         let read = result[client]["positions"].as_array().unwrap();
         assert_eq!(read.len(), delivered.len(), "{client} reads every position");
         for (kafka, socket) in read.iter().zip(&delivered) {
-            assert_eq!(kafka["seq"], socket["seq"], "{client} reads them in order");
+            assert_eq!(
+                kafka["seq"].as_u64(),
+                Some(socket.seq),
+                "{client} reads them in order"
+            );
             // Kafka carries [lng, lat]; browsers get {lat, lng}.
             assert_eq!(
                 kafka["position"],
-                json!([socket["position"]["lng"], socket["position"]["lat"]])
+                json!([socket.position.lng, socket.position.lat])
             );
         }
         assert_eq!(read.last().unwrap()["finished"], true);
     }
 
-    let ride = delivered[0]["rideId"].as_str().unwrap().to_owned();
+    let ride = delivered[0].ride_id.clone();
     let brokers = platform.kafka.brokers.clone();
     let kcat = |args: &[&str]| {
         let output = Command::new("kcat")

@@ -6,7 +6,7 @@ use crate::common;
 
 use std::{net::SocketAddr, path::Path, process::Stdio, time::Duration};
 
-use common::{Ws, base_url, free_port, http, seqs};
+use common::{Ws, base_url, free_port, http, path_seqs, seqs};
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
@@ -82,15 +82,10 @@ async fn an_outage_delays_history_but_loses_nothing_and_never_stalls_live_positi
 
     // A slow ride (about 2 m per position on route 3), watched live.
     let mut ws = Ws::connect(&platform).await;
-    ws.send(r#"{"type":"start","routeId":"3","speedKmh":400}"#)
-        .await;
-    let ride = ws.next_of("started").await["rideId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ride = ws.start("3", Some(400.0)).await;
     let mut live = Vec::new();
     while live.len() < 20 {
-        live.push(ws.next_of("position").await);
+        live.push(ws.next_position().await);
     }
 
     stop(server).await;
@@ -100,7 +95,7 @@ async fn an_outage_delays_history_but_loses_nothing_and_never_stalls_live_positi
     // Positions keep coming while the store is gone.
     let during = live.len();
     while live.len() < during + 100 {
-        live.push(ws.next_of("position").await);
+        live.push(ws.next_position().await);
     }
     let (status, _) = readyz(&base).await;
     assert_eq!(status, 503, "still down while those positions arrived");
@@ -116,7 +111,7 @@ async fn an_outage_delays_history_but_loses_nothing_and_never_stalls_live_positi
     let recorded = common::recorded_ride(&base, &ride).await;
     let path = recorded["path"].as_array().unwrap();
     assert_eq!(
-        seqs(path),
+        path_seqs(path),
         seqs(&live),
         "every position shown is in the history, in order"
     );

@@ -7,7 +7,8 @@ use crate::common;
 
 use std::path::Path;
 
-use common::{Ws, base_url, http, http_typed, seqs};
+use common::{Ws, base_url, http, http_typed, path_seqs};
+use events::RideStatus;
 use rota::platform::Platform;
 use serde_json::{Value, json};
 
@@ -443,25 +444,20 @@ async fn a_ride_is_recorded_with_its_path_and_summary(backend: Backend) {
     .unwrap();
     let route_id = route["id"].as_str().unwrap();
     let mut ws = Ws::connect(&platform).await;
-    ws.send(&json!({"type": "start", "routeId": route_id}).to_string())
-        .await;
-    let ride = ws.next_of("started").await["rideId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ride = ws.start(route_id, None).await;
     let live = ws.positions_until_finished(&ride).await;
 
     let recorded = common::recorded_ride(&base, &ride).await;
     let path = recorded["path"].as_array().unwrap();
     assert_eq!(
-        seqs(path),
+        path_seqs(path),
         (0..live.len() as u64).collect::<Vec<_>>(),
         "no gap, no repeat"
     );
     for (point, shown) in path.iter().zip(&live) {
         assert_eq!(
-            (&point["lat"], &point["lng"]),
-            (&shown["position"]["lat"], &shown["position"]["lng"])
+            (point["lat"].as_f64(), point["lng"].as_f64()),
+            (Some(shown.position.lat), Some(shown.position.lng))
         );
     }
     assert_eq!(recorded["status"], "finished");
@@ -548,7 +544,7 @@ async fn a_cancelled_ride_stops_and_says_so(backend: Backend) {
     let mut ws = Ws::connect(&platform).await;
     ws.watch(&ride).await;
     for _ in 0..3 {
-        ws.next_of("position").await;
+        ws.next_position().await;
     }
     let (status, cancelling) = http("DELETE", &format!("{base}/api/rides/{ride}"), None)
         .await
@@ -556,14 +552,10 @@ async fn a_cancelled_ride_stops_and_says_so(backend: Backend) {
     assert_eq!(status, 202, "{cancelling}");
     let positions = ws.positions_until_finished(&ride).await;
     let last = positions.last().unwrap();
-    assert_eq!(last["status"], "cancelled");
-    assert_eq!(last["finished"], true);
-    assert!(
-        last["progress"].as_f64().unwrap() < 0.5,
-        "stopped early: {last}"
-    );
-    let finished = ws.next_of("finished").await;
-    assert_eq!(finished["status"], "cancelled");
+    assert_eq!(last.status, Some(RideStatus::Cancelled));
+    assert!(last.finished);
+    assert!(last.progress < 0.5, "stopped early: {last:?}");
+    assert_eq!(ws.finished().await, (ride.clone(), RideStatus::Cancelled));
 
     let recorded = common::recorded_ride(&base, &ride).await;
     assert_eq!(recorded["status"], "cancelled");
@@ -572,7 +564,7 @@ async fn a_cancelled_ride_stops_and_says_so(backend: Backend) {
         "{recorded}"
     );
     let path = recorded["path"].as_array().unwrap();
-    assert_eq!(seqs(path), (0..path.len() as u64).collect::<Vec<_>>());
+    assert_eq!(path_seqs(path), (0..path.len() as u64).collect::<Vec<_>>());
 
     let (status, error) = http("DELETE", &format!("{base}/api/rides/{ride}"), None)
         .await

@@ -3,7 +3,9 @@
 
 use crate::common;
 
+use api::frames::{ClientFrame, ServerFrame};
 use common::{Ws, base_url, boot, http, start_ride};
+use events::RideStatus;
 use routes::{LatLng, Polyline, distance_m};
 use serde_json::{Value, json};
 
@@ -85,10 +87,14 @@ async fn rides_started_over_websocket_and_rest_follow_their_routes_in_order() {
 
     // Over WebSocket: the starter gets `started` and then every position of its ride.
     let mut starter = Ws::connect(&platform).await;
-    starter.send(r#"{"type":"start","routeId":"1"}"#).await;
-    let started = starter.next_of("started").await;
-    assert_eq!(started["routeId"], "1");
-    let ws_ride = started["rideId"].as_str().unwrap().to_owned();
+    starter
+        .send(&ClientFrame::Start {
+            route_id: "1".into(),
+            speed_kmh: None,
+        })
+        .await;
+    let (ws_ride, route_id) = starter.started().await;
+    assert_eq!(route_id, "1");
 
     // Over REST, with a second socket watching that ride mid-flight, as after a page refresh.
     let rest_ride = start_ride(&base, "2").await;
@@ -109,7 +115,7 @@ async fn rides_started_over_websocket_and_rest_follow_their_routes_in_order() {
         "joined too late to test a mid-ride watch"
     );
     let mut watcher = Ws::connect(&platform).await;
-    let mut path: Vec<LatLng> = watcher.watch(&rest_ride).await.iter().map(point).collect();
+    let mut path: Vec<LatLng> = watcher.watch(&rest_ride).await;
     assert!(!path.is_empty(), "a mid-ride watcher gets the path so far");
 
     let ws_positions = starter.positions_until_finished(&ws_ride).await;
@@ -121,30 +127,21 @@ async fn rides_started_over_websocket_and_rest_follow_their_routes_in_order() {
     );
     assert_follows(
         &route_line(&base, "1").await,
-        &ws_positions
-            .iter()
-            .map(|p| point(&p["position"]))
-            .collect::<Vec<_>>(),
-        &ws_positions
-            .iter()
-            .map(|p| p["progress"].as_f64().unwrap())
-            .collect::<Vec<_>>(),
+        &ws_positions.iter().map(|p| p.position).collect::<Vec<_>>(),
+        &ws_positions.iter().map(|p| p.progress).collect::<Vec<_>>(),
     );
-    assert_eq!(
-        starter.next_of("finished").await["rideId"],
-        ws_ride.as_str()
-    );
+    assert_eq!(starter.finished().await, (ws_ride, RideStatus::Finished));
 
     // The watcher's snapshot plus live positions is the whole ride: no gap, no repeat.
     let live = watcher.positions_until_finished(&rest_ride).await;
     assert_eq!(
-        live[0]["seq"].as_u64().unwrap(),
+        live[0].seq,
         path.len() as u64,
         "live picks up after the snapshot"
     );
-    path.extend(live.iter().map(|p| point(&p["position"])));
+    path.extend(live.iter().map(|p| p.position));
     let mut progress = vec![0.0; path.len() - live.len()];
-    progress.extend(live.iter().map(|p| p["progress"].as_f64().unwrap()));
+    progress.extend(live.iter().map(|p| p.progress));
     assert_follows(&route_line(&base, "2").await, &path, &progress);
 
     let (status, ride) = http("GET", &format!("{base}/api/rides/{rest_ride}"), None)
@@ -163,8 +160,7 @@ async fn the_fleet_sees_rides_it_did_not_start_and_reference_commands_work() {
     let dir = tempfile::tempdir().unwrap();
     let platform = boot(dir.path()).await;
     let mut fleet = Ws::connect(&platform).await;
-    fleet.send(r#"{"type":"watch-fleet"}"#).await;
-    assert_eq!(fleet.next_of("watching-fleet").await["rides"], json!([]));
+    assert_eq!(fleet.watch_fleet().await, []);
 
     // What the reference system's backend sends: no ride id, no points, no speed.
     let producer = platform.kafka.producer().unwrap();
@@ -178,15 +174,15 @@ async fn the_fleet_sees_rides_it_did_not_start_and_reference_commands_work() {
         )
         .await
         .unwrap();
-    let first = fleet.next_of("position").await;
-    assert_eq!(first["clientId"], "reference-client");
-    assert_eq!(first["routeId"], "3");
-    assert_eq!(first["seq"], 0);
-    let ride_id = first["rideId"].as_str().unwrap().to_owned();
-    let rest = fleet.positions_until_finished(&ride_id).await;
+    let first = fleet.next_position().await;
+    assert_eq!(
+        (first.client_id.as_str(), first.route_id.as_str(), first.seq),
+        ("reference-client", "3", 0)
+    );
+    let rest = fleet.positions_until_finished(&first.ride_id).await;
     let base = base_url(&platform);
     let line = route_line(&base, "3").await;
-    let last = point(&rest.last().unwrap()["position"]);
+    let last = rest.last().unwrap().position;
     assert!(
         distance_m(last, line.at(line.length_m()).0) < 0.5,
         "drove the seed route 3 to its end"
@@ -247,29 +243,20 @@ async fn bad_input_gets_a_clear_error_and_nothing_else_breaks() {
 
     // A malformed frame gets an error frame and the socket keeps working.
     let mut ws = Ws::connect(&platform).await;
-    ws.send("this is not json").await;
-    let error = ws.next().await;
-    assert_eq!(error["type"], "error");
-    assert!(
-        error["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("invalid frame"),
-        "{error}"
-    );
-    ws.send(r#"{"type":"teleport"}"#).await;
-    assert!(
-        ws.next().await["error"]
-            .as_str()
-            .unwrap()
-            .contains("unknown variant `teleport`")
-    );
-    ws.send(r#"{"type":"start","routeId":"99"}"#).await;
-    assert_eq!(ws.next().await["error"], r#"route "99" not found"#);
-    ws.send(r#"{"type":"start","routeId":"2"}"#).await;
-    let started = ws.next_of("started").await;
-    let ride = started["rideId"].as_str().unwrap();
-    let positions = ws.positions_until_finished(ride).await;
+    let error = |frame| match frame {
+        ServerFrame::Error { error, .. } => error.into_owned(),
+        other => panic!("not an error frame: {other:?}"),
+    };
+    ws.send_text("this is not json").await;
+    let refused = error(ws.next().await);
+    assert!(refused.starts_with("invalid frame"), "{refused}");
+    ws.send_text(r#"{"type":"teleport"}"#).await;
+    let refused = error(ws.next().await);
+    assert!(refused.contains("unknown variant `teleport`"), "{refused}");
+    ws.send_text(r#"{"type":"start","routeId":"99"}"#).await;
+    assert_eq!(error(ws.next().await), r#"route "99" not found"#);
+    let ride = ws.start("2", None).await;
+    let positions = ws.positions_until_finished(&ride).await;
     assert!(
         positions.len() > 10,
         "the socket still works after bad frames"
@@ -290,12 +277,9 @@ async fn bad_input_gets_a_clear_error_and_nothing_else_breaks() {
             .await
             .unwrap();
     }
-    ws.send(r#"{"type":"start","routeId":"2"}"#).await;
-    let started = ws.next_of("started").await;
-    let positions = ws
-        .positions_until_finished(started["rideId"].as_str().unwrap())
-        .await;
-    assert!(positions.last().unwrap()["finished"] == true);
+    let ride = ws.start("2", None).await;
+    let positions = ws.positions_until_finished(&ride).await;
+    assert!(positions.last().unwrap().finished);
     platform.stop().await.unwrap();
 }
 

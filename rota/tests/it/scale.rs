@@ -12,7 +12,7 @@ use std::{
     net::SocketAddr,
 };
 
-use common::{RotaProcess, Split, Ws};
+use common::{Position, RotaProcess, Split, Ws};
 
 /// Rides of about 8 s (20 ms ticks), long enough for the second simulator to join mid-ride.
 const SPEED_KMH: u32 = 1_000;
@@ -40,8 +40,7 @@ async fn replicas_share_the_work_and_every_api_streams_every_ride() {
     let mut watchers = Vec::new();
     for http in [split.http, http_b] {
         let mut ws = Ws::connect_to(http).await;
-        ws.send(r#"{"type":"watch-fleet"}"#).await;
-        ws.next_of("watching-fleet").await;
+        ws.watch_fleet().await;
         watchers.push(ws);
     }
     let base_a = format!("http://{}", split.http);
@@ -58,18 +57,14 @@ async fn replicas_share_the_work_and_every_api_streams_every_ride() {
     let mut finished = vec![0; watchers.len()];
     // The first positions arrive: the rides are driving. Now the second simulator joins.
     for (i, ws) in watchers.iter_mut().enumerate() {
-        record(
-            &ws.next_of("position").await,
-            &mut seen[i],
-            &mut finished[i],
-        );
+        record(&ws.next_position().await, &mut seen[i], &mut finished[i]);
     }
     simulators.push(simulator().await);
 
     for (replica, ws) in watchers.iter_mut().enumerate() {
         while finished[replica] < rides.len() {
-            let frame = ws.next_of("position").await;
-            record(&frame, &mut seen[replica], &mut finished[replica]);
+            let position = ws.next_position().await;
+            record(&position, &mut seen[replica], &mut finished[replica]);
         }
     }
     // Every replica's browser got every ride, one drive at a time, each drive in order.
@@ -123,12 +118,11 @@ async fn replicas_share_the_work_and_every_api_streams_every_ride() {
     broker.stop().await;
 }
 
-fn record(frame: &serde_json::Value, seqs: &mut BTreeMap<String, Vec<u64>>, finished: &mut usize) {
-    let ride = frame["rideId"].as_str().unwrap().to_owned();
-    seqs.entry(ride)
+fn record(position: &Position, seqs: &mut BTreeMap<String, Vec<u64>>, finished: &mut usize) {
+    seqs.entry(position.ride_id.clone())
         .or_default()
-        .push(frame["seq"].as_u64().unwrap());
-    if frame["finished"] == true {
+        .push(position.seq);
+    if position.finished {
         *finished += 1;
     }
 }

@@ -21,8 +21,7 @@ async fn separate_processes_ride_through_a_broker_restart() {
     let ride = ws.start_long_ride().await;
     let mut seqs = Vec::new();
     while seqs.len() < 10 {
-        let frame = ws.next_of("position").await;
-        seqs.push(frame["seq"].as_u64().unwrap());
+        seqs.push(ws.next_position().await.seq);
     }
 
     broker.stop().await;
@@ -41,7 +40,7 @@ async fn separate_processes_ride_through_a_broker_restart() {
         "the whole route: {} positions",
         seqs.len()
     );
-    assert_eq!(rest.last().unwrap()["progress"], 1.0);
+    assert_eq!(rest.last().unwrap().progress, 1.0);
 
     simulator.stop().await;
     api.stop().await;

@@ -22,7 +22,7 @@ async fn sigterm_stops_cleanly_and_an_interrupted_ride_resumes_after_restart() {
     let mut ws = Ws::connect_to(http_addr).await;
     let ride = ws.start_long_ride().await;
     for _ in 0..20 {
-        assert_eq!(ws.next_of("position").await["finished"], false);
+        assert!(!ws.next_position().await.finished);
     }
     rota.stop().await;
     assert_eq!(ws.closed().await, (1001, "server shutting down".to_owned()));
@@ -54,6 +54,6 @@ async fn sigterm_stops_cleanly_and_an_interrupted_ride_resumes_after_restart() {
         first + seqs.len() as u64 > 300,
         "the ride was driven again from its start: {seqs:?}"
     );
-    assert_eq!(positions.last().unwrap()["progress"], 1.0);
+    assert_eq!(positions.last().unwrap().progress, 1.0);
     rota.stop().await;
 }

@@ -35,12 +35,12 @@ export class Fleet {
     return ride;
   }
 
-  /** A ride's record from the API or a snapshot frame. */
+  /** A ride's record from the API or a snapshot frame: every field of it but its recorded path
+   * (points with their times; [`path`] keeps the trail). No list of fields: the API's are shown. */
   record(record) {
     const ride = this.ride(record.id, record.routeId);
-    for (const key of ['status', 'position', 'progress', 'distanceM', 'routeLengthM', 'speedKmh', 'heading', 'summary']) {
-      if (record[key] !== undefined) ride[key] = record[key];
-    }
+    const { path, ...fields } = record;
+    Object.assign(ride, fields);
     this.changed(ride);
     return ride;
   }
@@ -60,9 +60,8 @@ export class Fleet {
     else if (frame.seq <= ride.lastSeq) return;
     ride.lastSeq = frame.seq;
     ride.path.push([frame.position.lat, frame.position.lng]);
-    for (const key of ['position', 'progress', 'distanceM', 'routeLengthM', 'speedKmh', 'heading', 'status', 'timestamp']) {
-      ride[key] = frame[key];
-    }
+    const { type, rideId, seq, ...fields } = frame;
+    Object.assign(ride, fields);
     this.changed(ride);
   }
 

@@ -7,15 +7,28 @@ use std::{
     time::Duration,
 };
 
-use api::ApiConfig;
+use std::borrow::Cow;
+
+use api::{
+    ApiConfig,
+    frames::{ClientFrame, ServerFrame},
+    ride::Ride,
+};
+use events::{NewPosition, RideStatus};
 use futures::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use rota::platform::{KafkaSource, Platform, PlatformConfig, SimulatorConfig};
+use routes::LatLng;
 use serde_json::Value;
 use tokio::{net::TcpStream, process::Child};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
+
+/// A frame the api sent, read with the api's own type.
+pub type Frame = ServerFrame<'static>;
+/// A position as the browser gets it.
+pub type Position = NewPosition<LatLng>;
 
 /// A port nothing listens on right now (the broker needs a fixed port it can advertise).
 pub fn free_port() -> SocketAddr {
@@ -177,12 +190,18 @@ impl Ws {
         }
     }
 
-    pub async fn send(&mut self, frame: &str) {
-        self.0.send(Message::text(frame)).await.expect("frame sent");
+    /// Sends raw text, malformed frames included.
+    pub async fn send_text(&mut self, text: &str) {
+        self.0.send(Message::text(text)).await.expect("frame sent");
     }
 
-    /// The next JSON frame; panics after 20 s of silence or if the socket closes.
-    pub async fn next(&mut self) -> Value {
+    pub async fn send(&mut self, frame: &ClientFrame) {
+        self.send_text(&serde_json::to_string(frame).unwrap()).await;
+    }
+
+    /// The next frame; panics after 20 s of silence, if the socket closes, or if the frame is not
+    /// one the api defines.
+    pub async fn next(&mut self) -> Frame {
         loop {
             let message = tokio::time::timeout(Duration::from_secs(20), self.0.next())
                 .await
@@ -191,7 +210,8 @@ impl Ws {
                 .expect("valid message");
             match message {
                 Message::Text(text) => {
-                    return serde_json::from_str(&text).expect("frames are JSON");
+                    return serde_json::from_str(&text)
+                        .unwrap_or_else(|e| panic!("not a server frame ({e}): {text}"));
                 }
                 Message::Close(frame) => panic!("socket closed: {frame:?}"),
                 _ => continue,
@@ -199,43 +219,95 @@ impl Ws {
         }
     }
 
-    /// Watches `ride_id`; returns the path so far from the `watching` frame.
-    pub async fn watch(&mut self, ride_id: &str) -> Vec<Value> {
-        let frame = serde_json::json!({"type": "watch", "rideId": ride_id});
-        self.send(&frame.to_string()).await;
-        let watching = self.next_of("watching").await;
-        watching["path"].as_array().expect("a path").clone()
-    }
-
-    /// The next frame of the given type, skipping others.
-    pub async fn next_of(&mut self, kind: &str) -> Value {
+    /// The first frame `pick` takes, skipping the others.
+    pub async fn next_where<T>(&mut self, mut pick: impl FnMut(Frame) -> Option<T>) -> T {
         loop {
-            let frame = self.next().await;
-            if frame["type"] == kind {
-                return frame;
+            if let Some(found) = pick(self.next().await) {
+                return found;
             }
         }
     }
 
-    /// Every `position` frame of `ride_id` up to and including the one with `finished: true`.
+    /// The next `position` frame.
+    pub async fn next_position(&mut self) -> Position {
+        self.next_where(|frame| match frame {
+            ServerFrame::Position(position) => Some(position.into_owned()),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The next `started` frame's ride and route ids.
+    pub async fn started(&mut self) -> (String, String) {
+        self.next_where(|frame| match frame {
+            ServerFrame::Started { ride_id, route_id } => {
+                Some((ride_id.into_owned(), route_id.into_owned()))
+            }
+            _ => None,
+        })
+        .await
+    }
+
+    /// The next `finished` frame's ride id and status.
+    pub async fn finished(&mut self) -> (String, RideStatus) {
+        self.next_where(|frame| match frame {
+            ServerFrame::Finished {
+                ride_id, status, ..
+            } => Some((ride_id.into_owned(), status)),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Starts a ride over the socket and returns its id once `started`.
+    pub async fn start(&mut self, route_id: &str, speed_kmh: Option<f64>) -> String {
+        self.send(&ClientFrame::Start {
+            route_id: route_id.to_owned(),
+            speed_kmh,
+        })
+        .await;
+        self.started().await.0
+    }
+
     /// Starts a ride on route 3 at 1,000 km/h (with 20 ms ticks about 400 positions, 8 s) and
     /// returns its id once `started`.
     pub async fn start_long_ride(&mut self) -> String {
-        self.send(r#"{"type":"start","routeId":"3","speedKmh":1000}"#)
-            .await;
-        self.next_of("started").await["rideId"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.start("3", Some(1_000.0)).await
     }
 
-    pub async fn positions_until_finished(&mut self, ride_id: &str) -> Vec<Value> {
+    /// Watches `ride_id`; returns the path so far from the `watching` frame.
+    pub async fn watch(&mut self, ride_id: &str) -> Vec<LatLng> {
+        self.send(&ClientFrame::Watch {
+            ride_id: ride_id.to_owned(),
+        })
+        .await;
+        self.next_where(|frame| match frame {
+            ServerFrame::Watching { path, .. } => Some(path.into_owned()),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Watches every ride; returns those not over from the `watching-fleet` frame.
+    pub async fn watch_fleet(&mut self) -> Vec<Ride> {
+        self.send(&ClientFrame::WatchFleet).await;
+        self.next_where(|frame| match frame {
+            ServerFrame::WatchingFleet { rides } => {
+                Some(rides.into_iter().map(Cow::into_owned).collect())
+            }
+            _ => None,
+        })
+        .await
+    }
+
+    /// Every `position` frame of `ride_id` up to and including the one with `finished: true`.
+    pub async fn positions_until_finished(&mut self, ride_id: &str) -> Vec<Position> {
         let mut positions = Vec::new();
         loop {
-            let frame = self.next().await;
-            if frame["type"] == "position" && frame["rideId"] == ride_id {
-                let finished = frame["finished"] == true;
-                positions.push(frame);
+            let position = self.next_position().await;
+            if position.ride_id == ride_id {
+                let finished = position.finished;
+                positions.push(position);
                 if finished {
                     return positions;
                 }
@@ -244,12 +316,14 @@ impl Ws {
     }
 }
 
-/// The `seq` of each position frame.
-pub fn seqs(positions: &[Value]) -> Vec<u64> {
-    positions
-        .iter()
-        .map(|p| p["seq"].as_u64().unwrap())
-        .collect()
+/// The `seq` of each position.
+pub fn seqs(positions: &[Position]) -> Vec<u64> {
+    positions.iter().map(|p| p.seq).collect()
+}
+
+/// The `seq` of each point of a recorded ride's `path` (REST).
+pub fn path_seqs(path: &[Value]) -> Vec<u64> {
+    path.iter().map(|p| p["seq"].as_u64().unwrap()).collect()
 }
 
 /// The `rota` binary as its own process, as a user or service manager runs it.

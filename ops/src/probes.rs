@@ -1,17 +1,13 @@
-//! The probe and metrics endpoints every Rota process serves: `/healthz` (alive), `/readyz` (can do
-//! its job, with the failing checks named) and `/metrics` (Prometheus). The api serves them next to
-//! its REST routes; the simulator and the sink serve them alone with [`router`].
+//! `/healthz` (alive) and `/readyz` (can do its job, with the failing checks named).
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use axum::{
-    Json, Router,
-    extract::State,
-    http::{StatusCode, header},
+    Json,
+    http::StatusCode,
     response::{IntoResponse, Response},
-    routing::get,
 };
-use events::{Metered, TOPIC_NEW_DIRECTION};
+use events::TOPIC_NEW_DIRECTION;
 use rdkafka::producer::{FutureProducer, Producer};
 
 /// One readiness check: `Ok` or what is missing.
@@ -28,23 +24,6 @@ impl ReadyCheck {
     pub fn run(&self) -> (&'static str, Check) {
         (self.name, (self.check)())
     }
-}
-
-/// What a process without the api shows on its ops endpoints.
-pub struct Ops {
-    /// The process's producer: `/readyz` asks it whether the broker answers.
-    pub producer: FutureProducer,
-    pub checks: Vec<ReadyCheck>,
-    pub metered: Vec<Arc<dyn Metered>>,
-}
-
-/// `/healthz`, `/readyz` and `/metrics` alone.
-pub fn router(ops: Arc<Ops>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(ops_readyz))
-        .route("/metrics", get(ops_metrics))
-        .with_state(ops)
 }
 
 /// `/healthz`'s answer.
@@ -107,20 +86,4 @@ pub fn readiness(checks: &[(&str, Check)]) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body)).into_response()
-}
-
-/// The Prometheus page of these parts.
-pub fn metrics_page<'a>(parts: impl IntoIterator<Item = &'a dyn Metered>) -> Response {
-    let page = events::render(parts);
-    ([(header::CONTENT_TYPE, events::CONTENT_TYPE)], page).into_response()
-}
-
-async fn ops_readyz(State(ops): State<Arc<Ops>>) -> Response {
-    let mut checks = vec![("broker", broker_answers(&ops.producer).await)];
-    checks.extend(ops.checks.iter().map(ReadyCheck::run));
-    readiness(&checks)
-}
-
-async fn ops_metrics(State(ops): State<Arc<Ops>>) -> Response {
-    metrics_page(ops.metered.iter().map(|part| part.as_ref()))
 }

@@ -1,7 +1,12 @@
-//! Prometheus text exposition, by hand: a handful of counters, gauges and one histogram need no
-//! library.
+//! `/metrics`: Prometheus's text exposition format, by hand. A handful of counters, gauges and one
+//! histogram need no library, and this format is the one every scraper reads.
 
 use std::fmt::Write;
+
+use axum::{
+    http::header,
+    response::{IntoResponse, Response},
+};
 
 /// What `/metrics` answers with.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -61,6 +66,11 @@ pub fn render<'a>(parts: impl IntoIterator<Item = &'a dyn Metered>) -> String {
         part.expose(&mut out);
     }
     out.finish()
+}
+
+/// The `/metrics` answer of these parts.
+pub fn page<'a>(parts: impl IntoIterator<Item = &'a dyn Metered>) -> Response {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], render(parts)).into_response()
 }
 
 /// Upper bounds (seconds) of the latency buckets: Prometheus's defaults.
