@@ -53,6 +53,12 @@ impl BuiltInBroker {
                 error!(error = ?e, "built-in broker stopped");
             }
         });
+        // `serve` binds its listener in its own time; a client relayed before that would be
+        // dropped. The public listener queues clients meanwhile.
+        if let Err(e) = serving(internal, &broker).await {
+            broker.abort();
+            return Err(e);
+        }
         let relay = tokio::spawn(compat::serve(listener, internal));
         info!(%addr, log = %data_dir.join("broker.db").display(), "built-in Kafka broker listening");
         Ok(Self {
@@ -70,6 +76,21 @@ impl BuiltInBroker {
             let _ = task.await;
         }
     }
+}
+
+/// Waits until tansu accepts connections on `internal`, or fails if it stopped or took 30 s.
+async fn serving(internal: SocketAddr, broker: &JoinHandle<()>) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(internal).await.is_err() {
+        if broker.is_finished() {
+            bail!("the built-in broker stopped before it served");
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("the built-in broker did not listen on {internal} within 30 s");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Ok(())
 }
 
 /// tansu resolves a `sqlite:` URL's path against the working directory, so an absolute data

@@ -63,21 +63,16 @@ async fn topics_messages_and_group_offsets_survive_a_restart() {
     let partitions = |name: &str| {
         let metadata = producer
             .client()
-            .fetch_metadata(Some(name), Duration::from_secs(10))
-            .unwrap();
-        metadata
-            .topics()
-            .first()
-            .map_or(0, |t| t.partitions().len())
+            .fetch_metadata(Some(name), Duration::from_secs(5))
+            .map_err(|e| e.to_string())?;
+        match metadata.topics().first().map(|t| t.partitions().len()) {
+            None | Some(0) => Err("no partitions yet".to_owned()),
+            Some(found) => Ok(found),
+        }
     };
     for name in events::TOPICS {
-        let found = common::eventually(name, Duration::from_secs(10), || async {
-            match partitions(name) {
-                0 => Err("no partitions yet"),
-                found => Ok(found),
-            }
-        })
-        .await;
+        let found =
+            common::eventually(name, Duration::from_secs(20), || async { partitions(name) }).await;
         assert_eq!(found, events::DEFAULT_PARTITIONS as usize, "{name}");
     }
     events::ensure_topics(&kafka, &[TOPIC], 1).await.unwrap();
