@@ -5,10 +5,11 @@ ARG RUST_VERSION=1.95
 FROM rust:${RUST_VERSION}-bookworm AS build
 WORKDIR /src
 # librdkafka is compiled from source by rdkafka-sys (make, gcc and zlib come with the image).
+# --ignore-rust-version: see the README (the broker's dependency rama declares Rust 1.96).
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --package rota \
+    cargo build --release --locked --ignore-rust-version --package rota \
     && cp target/release/rota /usr/local/bin/rota
 
 FROM debian:bookworm-slim

@@ -4,9 +4,9 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-/// The embedded broker logs its internals at info; keep them out unless asked for with RUST_LOG.
-const DEFAULT_FILTER: &str = "info,tansu_broker=warn,tansu_storage=warn,tansu_service=warn,\
-                              tansu_sans_io=warn,tansu_schema=warn,libsql=warn";
+/// The embedded broker (crates `nisshi_*`; a target matches by prefix) logs its internals at info;
+/// keep them out unless asked for with RUST_LOG.
+const DEFAULT_FILTER: &str = "info,nisshi=warn,libsql=warn";
 
 pub fn init() {
     let filter =

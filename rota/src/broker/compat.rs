@@ -1,6 +1,6 @@
 //! A Kafka-protocol relay in front of the built-in broker that lets older librdkafka clients in.
 //!
-//! tansu answers ApiVersions v3+ with four top-level tagged fields set to their default values
+//! nisshi answers ApiVersions v3+ with four top-level tagged fields set to their default values
 //! (empty `SupportedFeatures`, `FinalizedFeaturesEpoch` -1, empty `FinalizedFeatures`,
 //! `ZkMigrationReady` false). Apache Kafka omits default-valued tagged fields, and librdkafka up to
 //! 2.0.x (Debian's kcat 1.7.1) skips one byte too few per tagged field, so it misreads the response
@@ -230,8 +230,8 @@ fn put_uvarint(out: &mut Vec<u8>, mut value: u64) {
 mod tests {
     use super::*;
 
-    /// An ApiVersions v3 response as tansu sends it: two api keys, then the four default tags.
-    fn tansu_response(tags: &[u8]) -> Vec<u8> {
+    /// An ApiVersions v3 response as nisshi sends it: two api keys, then the four default tags.
+    fn nisshi_response(tags: &[u8]) -> Vec<u8> {
         let mut body = vec![0, 0, 0, 7]; // correlation id 7
         body.extend([0, 0]); // error_code
         body.push(3); // two api keys
@@ -244,32 +244,32 @@ mod tests {
         frame
     }
 
-    const TANSU_TAGS: [u8; 20] = [
+    const NISSHI_TAGS: [u8; 20] = [
         4, 0, 1, 1, 1, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 1, 1, 3, 1, 0,
     ];
 
     #[test]
     fn drops_the_default_valued_tags_as_apache_kafka_would() {
-        let mut frame = tansu_response(&TANSU_TAGS);
+        let mut frame = nisshi_response(&NISSHI_TAGS);
         omit_default_tags(&mut frame);
-        assert_eq!(frame, tansu_response(&[0]));
+        assert_eq!(frame, nisshi_response(&[0]));
     }
 
     #[test]
     fn keeps_tags_that_carry_information() {
         // ZkMigrationReady = true and an epoch of 5 are real values.
         let tags = [2, 1, 8, 0, 0, 0, 0, 0, 0, 0, 5, 3, 1, 1];
-        let mut frame = tansu_response(&tags);
+        let mut frame = nisshi_response(&tags);
         omit_default_tags(&mut frame);
-        assert_eq!(frame, tansu_response(&tags));
-        let mut mixed = tansu_response(&[2, 0, 1, 1, 3, 1, 1]);
+        assert_eq!(frame, nisshi_response(&tags));
+        let mut mixed = nisshi_response(&[2, 0, 1, 1, 3, 1, 1]);
         omit_default_tags(&mut mixed);
-        assert_eq!(mixed, tansu_response(&[1, 3, 1, 1]));
+        assert_eq!(mixed, nisshi_response(&[1, 3, 1, 1]));
     }
 
     #[test]
     fn leaves_frames_it_cannot_parse_alone() {
-        let mut truncated = tansu_response(&TANSU_TAGS);
+        let mut truncated = nisshi_response(&NISSHI_TAGS);
         truncated.pop();
         let before = truncated.clone();
         omit_default_tags(&mut truncated);

@@ -1,10 +1,11 @@
-//! The built-in Kafka-compatible broker: tansu, embedded in this process, storing topics, messages
+//! The built-in Kafka-compatible broker: nisshi, embedded in this process, storing topics, messages
 //! and consumer-group offsets in a SQLite file in the data directory, so they survive a restart.
 //!
-//! Clients connect to the public address, where [`compat`] relays to tansu on a loopback port of
-//! its own; tansu advertises the public address, so every connection goes through the relay.
+//! Clients connect to the public address, where [`compat`] relays to nisshi on a loopback port of
+//! its own; nisshi advertises the public address, so every connection goes through the relay.
 
 mod compat;
+mod migrate;
 
 use std::{
     net::SocketAddr,
@@ -12,11 +13,21 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use tansu_broker::{broker::Broker, coordinator::group::administrator::Controller};
-use tansu_storage::StorageContainer;
+use nisshi_broker::{
+    broker::Broker,
+    coordinator::group::administrator::{Controller, GroupCoordinatorConfig},
+};
+use nisshi_storage::ArcDynStorage;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 use url::Url;
+
+/// The cluster id the built-in broker reports, by which `rota kafka` recognises it.
+pub const CLUSTER_ID: &str = "rota";
+
+/// How long a new group's first join waits for more members (Kafka's
+/// `group.initial.rebalance.delay.ms`, 3 s there): short, as one laptop's processes start together.
+const INITIAL_REBALANCE_DELAY: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// A running built-in broker; dropping it leaves it running, [`BuiltInBroker::stop`] ends it.
 pub struct BuiltInBroker {
@@ -35,15 +46,23 @@ impl BuiltInBroker {
             .with_context(|| format!("kafka listener {addr} is not free"))?;
         let addr = listener.local_addr()?;
         let internal = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-        let storage = storage_url(&data_dir.join("broker.db"))?;
-        let mut broker = Broker::<Controller<StorageContainer>, StorageContainer>::builder()
+        let file = data_dir.join("broker.db");
+        if let Some(headers) = migrate::from_tansu(&file).await? {
+            info!(file = %file.display(), headers, "migrated the broker log from tansu 0.6");
+        }
+        let storage = storage_url(&file)?;
+        let mut broker = Broker::<Controller<ArcDynStorage>, ArcDynStorage>::builder()
             .node_id(1)
-            .cluster_id("rota")
+            .cluster_id(CLUSTER_ID)
             .incarnation_id(uuid::Uuid::new_v4())
             .advertised_listener(Url::parse(&format!("tcp://{addr}"))?)
             .listener(Url::parse(&format!("tcp://{internal}"))?)
             .storage(storage)
             .silent(true)
+            .group_coordinator(GroupCoordinatorConfig {
+                initial_rebalance_delay: INITIAL_REBALANCE_DELAY,
+                ..GroupCoordinatorConfig::default()
+            })
             .build()
             .await
             .map_err(|e| anyhow::anyhow!("starting the built-in broker: {e:?}"))?;
@@ -60,7 +79,7 @@ impl BuiltInBroker {
             return Err(e);
         }
         let relay = tokio::spawn(compat::serve(listener, internal));
-        info!(%addr, log = %data_dir.join("broker.db").display(), "built-in Kafka broker listening");
+        info!(%addr, log = %file.display(), "built-in Kafka broker listening");
         Ok(Self {
             addr,
             broker,
@@ -78,7 +97,7 @@ impl BuiltInBroker {
     }
 }
 
-/// Waits until tansu accepts connections on `internal`, or fails if it stopped or took 30 s.
+/// Waits until nisshi accepts connections on `internal`, or fails if it stopped or took 30 s.
 async fn serving(internal: SocketAddr, broker: &JoinHandle<()>) -> Result<()> {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     while tokio::net::TcpStream::connect(internal).await.is_err() {
@@ -93,7 +112,7 @@ async fn serving(internal: SocketAddr, broker: &JoinHandle<()>) -> Result<()> {
     Ok(())
 }
 
-/// tansu resolves a `sqlite:` URL's path against the working directory, so an absolute data
+/// nisshi resolves a `sqlite:` URL's path against the working directory, so an absolute data
 /// directory is handed over as a relative path from there (an opaque URL path keeps its `..`).
 fn storage_url(file: &Path) -> Result<Url> {
     let cwd = std::env::current_dir()?;

