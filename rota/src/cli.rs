@@ -42,9 +42,79 @@ pub enum Command {
     /// Prints the API's OpenAPI document (REST, WebSocket frames and Kafka messages), as served
     /// at /api/openapi.json.
     Openapi,
+    /// Kafka's own tools for any Kafka (KAFKA_BROKERS): topics, configs, consumer groups with lag,
+    /// and a live tail of a topic.
+    Kafka(KafkaCommandArgs),
     /// Asks this machine's Rota process whether it is ready (`GET /readyz` on ROTA_HTTP_ADDR's
     /// port); exits 0 if so. For container healthchecks: the image carries no curl.
     Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KafkaCommandArgs {
+    /// Kafka bootstrap servers (`KAFKA_*` variables pass through to the client, as for the parts).
+    #[arg(
+        long,
+        env = "KAFKA_BROKERS",
+        default_value = "127.0.0.1:9092",
+        global = true
+    )]
+    pub kafka_brokers: String,
+    #[command(subcommand)]
+    pub command: KafkaCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KafkaCommand {
+    /// Describes every topic, or one: partitions, leader, replicas, start and end offsets, and
+    /// the configs set on it (`kafka-topics --describe`).
+    Topics { topic: Option<String> },
+    /// Creates a topic (`kafka-topics --create`).
+    Create {
+        topic: String,
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+        /// A topic config, such as retention.ms=3600000; repeatable.
+        #[arg(long = "config", value_parser = crate::kafka_cli::key_value)]
+        configs: Vec<(String, String)>,
+    },
+    /// Raises a topic's partition count to --partitions (`kafka-topics --alter --partitions`).
+    AddPartitions {
+        topic: String,
+        /// The new total number of partitions.
+        #[arg(long)]
+        partitions: usize,
+    },
+    /// Shows a topic's configs; with --set, changes them first (`kafka-configs --describe`,
+    /// `--alter --add-config`).
+    Configs {
+        topic: String,
+        /// A config to set, such as retention.ms=3600000; repeatable.
+        #[arg(long, value_parser = crate::kafka_cli::key_value)]
+        set: Vec<(String, String)>,
+    },
+    /// Deletes a topic and its records (`kafka-topics --delete`).
+    Delete { topic: String },
+    /// Lists consumer groups with their states; with --describe, one group's committed offset,
+    /// end offset, lag and owner per partition (`kafka-consumer-groups --describe`).
+    Groups {
+        #[arg(long, value_name = "GROUP")]
+        describe: Option<String>,
+    },
+    /// Prints a topic's records as they arrive, with partition, offset, key, timestamp and
+    /// headers (`kafka-console-consumer`); commits nothing.
+    Tail {
+        topic: String,
+        /// From the oldest record kept instead of from now.
+        #[arg(long)]
+        from_beginning: bool,
+        /// Only records with this key (a ride id).
+        #[arg(long)]
+        key: Option<String>,
+        /// Stop after this many records.
+        #[arg(long)]
+        max: Option<usize>,
+    },
 }
 
 #[derive(Clone, Debug, Args)]

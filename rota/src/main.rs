@@ -18,6 +18,7 @@ async fn main() -> Result<()> {
         #[cfg(feature = "bench")]
         Command::BenchConnect(args) => return rota::bench_connect::run(args).await,
         Command::Healthcheck(args) => return rota::healthcheck::run(args.http).await,
+        Command::Kafka(args) => return rota::kafka_cli::run(args).await,
         Command::Openapi => {
             println!("{}", api::openapi::DOCUMENT.as_str());
             return Ok(());

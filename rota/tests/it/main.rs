@@ -11,6 +11,7 @@ mod deploy;
 mod elasticsearch_peers;
 mod embedded_crash;
 mod kafka_clients;
+mod kafka_hands_on;
 mod kafka_peer;
 mod kibana;
 mod mongodb_outage;

@@ -1,0 +1,159 @@
+//! `rota kafka …`: what Kafka's own command-line tools show (`kafka-topics`, `kafka-configs`,
+//! `kafka-consumer-groups`, `kafka-console-consumer`), for any Kafka cluster, through the Kafka
+//! protocol alone, so the built-in broker and a real cluster are read the same way. Kafka's tools
+//! need a JVM; these come with the binary. A request the broker does not implement is reported as
+//! such, by name, instead of as a protocol error.
+//!
+//! The reads are blocking librdkafka calls made on the runtime's thread: this is a one-shot
+//! command with nothing else to run meanwhile.
+
+mod groups;
+mod incremental_alter;
+mod tail;
+mod topics;
+
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use events::KafkaConfig;
+use rdkafka::{
+    ClientContext,
+    admin::AdminClient,
+    client::{Client, DefaultClientContext},
+    error::KafkaError,
+    types::RDKafkaErrorCode,
+};
+
+use crate::cli::{KafkaCommand, KafkaCommandArgs};
+
+/// How long one request to the cluster may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn run(args: KafkaCommandArgs) -> Result<()> {
+    let kafka = KafkaConfig::new(args.kafka_brokers).with_env_passthrough();
+    let out = match args.command {
+        KafkaCommand::Topics { topic } => topics::describe(&kafka, topic.as_deref()).await?,
+        KafkaCommand::Create {
+            topic,
+            partitions,
+            configs,
+        } => topics::create(&kafka, &topic, partitions, &configs).await?,
+        KafkaCommand::AddPartitions { topic, partitions } => {
+            topics::add_partitions(&kafka, &topic, partitions).await?
+        }
+        KafkaCommand::Configs { topic, set } => topics::configs(&kafka, &topic, &set).await?,
+        KafkaCommand::Delete { topic } => topics::delete(&kafka, &topic).await?,
+        KafkaCommand::Groups { describe } => match describe {
+            Some(group) => groups::describe(&kafka, &group)?,
+            None => groups::list(&kafka)?,
+        },
+        KafkaCommand::Tail {
+            topic,
+            from_beginning,
+            key,
+            max,
+        } => return tail::run(&kafka, &topic, from_beginning, key.as_deref(), max),
+    };
+    print!("{out}");
+    Ok(())
+}
+
+fn admin(kafka: &KafkaConfig) -> Result<AdminClient<DefaultClientContext>> {
+    Ok(kafka.client().create()?)
+}
+
+/// "the built-in broker" when `client` talks to Rota's, else "this broker": for saying which
+/// broker cannot do something.
+fn broker_name<C: ClientContext>(client: &Client<C>) -> &'static str {
+    if client.fetch_cluster_id(TIMEOUT).as_deref() == Some(crate::broker::CLUSTER_ID) {
+        "the built-in broker"
+    } else {
+        "this broker"
+    }
+}
+
+/// The error for a failed `request`: named as unsupported when the broker lacks the API.
+fn failed(
+    admin: &AdminClient<DefaultClientContext>,
+    request: &str,
+    code: RDKafkaErrorCode,
+) -> anyhow::Error {
+    match code {
+        RDKafkaErrorCode::UnsupportedFeature | RDKafkaErrorCode::UnsupportedVersion => {
+            anyhow!(
+                "{request} is not supported by {}",
+                broker_name(admin.inner())
+            )
+        }
+        code => anyhow!("{request} failed: {code}"),
+    }
+}
+
+/// [`failed`], for an error of the whole request.
+fn request_failed(
+    admin: &AdminClient<DefaultClientContext>,
+    request: &str,
+    error: KafkaError,
+) -> anyhow::Error {
+    let code = match &error {
+        KafkaError::AdminOp(code) => Some(*code),
+        other => other.rdkafka_error_code(),
+    };
+    match code {
+        Some(code) => failed(admin, request, code),
+        None => anyhow!("{request} failed: {error}"),
+    }
+}
+
+/// Parses `key=value`.
+pub fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("expected key=value, got {text:?}")),
+    }
+}
+
+/// Lines of cells, each column as wide as its widest cell, as Kafka's tools print tables.
+fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns_and_key_values_parse() {
+        let rows = [
+            vec!["GROUP".to_owned(), "LAG".to_owned()],
+            vec!["simulator".to_owned(), "12".to_owned()],
+        ];
+        assert_eq!(table(&rows), "GROUP      LAG\nsimulator  12\n");
+        assert_eq!(
+            key_value("retention.ms=60000"),
+            Ok(("retention.ms".to_owned(), "60000".to_owned()))
+        );
+        assert!(key_value("retention.ms").is_err());
+        assert!(key_value("=1").is_err());
+    }
+}
