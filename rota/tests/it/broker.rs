@@ -129,21 +129,9 @@ async fn a_data_directory_written_on_tansu_0_6_opens_with_everything_in_it() {
     let broker = start_broker(addr, dir.path()).await;
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/legacy_broker.py");
-    let bootstrap = addr.to_string();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(common::python())
-            .args([script, "read", &bootstrap])
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("python runs (scripts/test-setup installs the clients)");
-    assert!(
-        output.status.success(),
-        "reading the old data failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let found: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut read = std::process::Command::new(common::python());
+    read.args([script, "read", &addr.to_string()]);
+    let found = common::json_output(read, "reading the old data (legacy_broker.py)").await;
 
     // What `legacy_broker.py make` wrote: record i on partition i % 3, two headers each.
     let mut expected: Vec<Value> = (0..30)

@@ -25,16 +25,7 @@ async fn scenario(name: &str, base: &str, arg: &str) -> Value {
         .arg(root.join("rota/tests/browser/e2e.cjs"))
         .args([name, base, &artifacts.display().to_string(), arg])
         .env("NODE_PATH", node_modules);
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .unwrap()
-        .expect("node runs (scripts/test-setup installs playwright-core and chromium)");
-    assert!(
-        output.status.success(),
-        "browser scenario {name} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let seen = common::json_output(command, &format!("browser scenario {name}")).await;
     assert_eq!(seen["errors"], json!([]), "no script errors: {seen}");
     seen
 }

@@ -21,21 +21,9 @@ async fn kafka_python_confluent_kafka_and_kcat_read_positions() {
     let delivered = ws.positions_until_finished(&ride).await;
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kafka_clients.py");
-    let bootstrap = platform.kafka.brokers.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(common::python())
-            .args([script, &bootstrap, &ride])
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("python runs (scripts/test-setup installs the clients)");
-    assert!(
-        output.status.success(),
-        "kafka clients failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut clients = Command::new(common::python());
+    clients.args([script, &platform.kafka.brokers, &ride]);
+    let result = common::json_output(clients, "the kafka clients (kafka_clients.py)").await;
 
     for client in ["kafka-python", "confluent-kafka"] {
         let topics = &result[client]["topics"];

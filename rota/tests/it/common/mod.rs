@@ -478,6 +478,21 @@ pub fn mongodb_uri() -> String {
     format!("{}/{database}", server.trim_end_matches('/'))
 }
 
+/// Runs `command` (a peer's script) off the async threads, as the platform under test may share
+/// them, and returns its standard output as JSON; panics with its stderr if it fails.
+pub async fn json_output(mut command: std::process::Command, what: &str) -> Value {
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{what} runs (scripts/test-setup installs it): {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{what} prints JSON: {e}"))
+}
+
 /// The Python that has the test clients installed (see scripts/test-setup).
 pub fn python() -> PathBuf {
     if let Some(path) = std::env::var_os("ROTA_TEST_PYTHON") {
