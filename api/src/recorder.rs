@@ -9,7 +9,7 @@
 use std::{sync::Arc, time::Duration};
 
 use events::{
-    Backoff, KafkaConfig, LagContext, NewPosition, TOPIC_NEW_POSITION,
+    Backoff, KafkaConfig, MemberContext, NewPosition, TOPIC_NEW_POSITION,
     batch::{self, Batch},
 };
 use ops::{Exposition, Metered};
@@ -49,14 +49,14 @@ const RETRY_MAX: Duration = Duration::from_secs(10);
 
 /// Positions not yet recorded: the history group's lag, for `/metrics`.
 #[derive(Clone, Debug, Default)]
-pub struct HistoryLag(pub LagContext);
+pub struct HistoryLag(pub MemberContext);
 
 impl Metered for HistoryLag {
     fn expose(&self, out: &mut Exposition) {
         out.gauge(
             "rota_history_lag_records",
             "Positions not yet recorded into the store (the group rota-history's lag).",
-            self.0.get() as f64,
+            self.0.lag() as f64,
         );
     }
 }
@@ -71,12 +71,14 @@ pub async fn record_positions(
     shutdown: CancellationToken,
 ) -> Result<(), KafkaError> {
     // A new group records what the topic still holds (`group_member` starts at the earliest).
-    let consumer: StreamConsumer<LagContext> = LagContext::configure(
-        kafka
-            .group_member(HISTORY_GROUP)
-            .set("fetch.wait.max.ms", "100"),
-    )
-    .create_with_context(lag.0)?;
+    let consumer: StreamConsumer<MemberContext> = lag
+        .0
+        .configure(
+            kafka
+                .group_member(HISTORY_GROUP)
+                .set("fetch.wait.max.ms", "100"),
+        )
+        .create_with_context(lag.0)?;
     consumer.subscribe(&[TOPIC_NEW_POSITION])?;
     info!(
         group = HISTORY_GROUP,
@@ -129,7 +131,7 @@ pub async fn record_positions(
 
 /// Writes a batch, retrying with back-off (consumption waits meanwhile), then commits it.
 async fn flush(
-    consumer: &StreamConsumer<LagContext>,
+    consumer: &StreamConsumer<MemberContext>,
     store: &dyn Store,
     batch: Batch<NewPosition>,
     shutdown: &CancellationToken,

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use events::LagContext;
+use events::MemberContext;
 use ops::{Exposition, Metered};
 
 #[derive(Debug, Default)]
@@ -16,7 +16,7 @@ pub struct Metrics {
     /// Records sent to the dead-letter topic.
     pub dead_letters: AtomicU64,
     /// Records on the consumed partitions not yet committed (librdkafka's statistics, every 5 s).
-    pub lag: LagContext,
+    pub lag: MemberContext,
     /// Set once the templates are installed and the consumer subscribed: `/readyz` waits for it.
     pub consuming: AtomicBool,
 }
@@ -61,7 +61,7 @@ impl Metered for Metrics {
         out.gauge(
             "rota_connect_lag_records",
             "Records on the sink's partitions not yet committed.",
-            self.lag.get() as f64,
+            self.lag.lag() as f64,
         );
     }
 }

@@ -9,7 +9,7 @@ use url::Url;
 
 /// The consumer group whose committed offsets mark what Elasticsearch holds.
 pub const CONNECT_GROUP: &str = "connect";
-pub const DEFAULT_DEAD_LETTER_TOPIC: &str = "route.dlq";
+pub const DEFAULT_DEAD_LETTER_TOPIC: &str = events::TOPIC_DEAD_LETTERS;
 pub const DEFAULT_BATCH_SIZE: usize = 2_000;
 pub const DEFAULT_BULK_SIZE_BYTES: usize = 5 * 1024 * 1024;
 pub const DEFAULT_LINGER_MS: u64 = 1_000;

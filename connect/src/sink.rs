@@ -14,7 +14,7 @@ use elasticsearch::{
     auth::Credentials,
     http::transport::{BuildError, SingleNodeConnectionPool, TransportBuilder},
 };
-use events::{KafkaConfig, LagContext, batch};
+use events::{KafkaConfig, MemberContext, batch};
 use rdkafka::{
     Message,
     consumer::{CommitMode, Consumer, StreamConsumer},
@@ -58,13 +58,15 @@ pub async fn run(
     if !installed {
         return Ok(());
     }
-    let consumer: StreamConsumer<LagContext> = LagContext::configure(
-        kafka
-            .group_member(CONNECT_GROUP)
-            .set("queued.max.messages.kbytes", "16384")
-            .set("fetch.wait.max.ms", "100"),
-    )
-    .create_with_context(metrics.lag.clone())?;
+    let consumer: StreamConsumer<MemberContext> = metrics
+        .lag
+        .configure(
+            kafka
+                .group_member(CONNECT_GROUP)
+                .set("queued.max.messages.kbytes", "16384")
+                .set("fetch.wait.max.ms", "100"),
+        )
+        .create_with_context(metrics.lag.clone())?;
     consumer.subscribe(&settings.topics())?;
     metrics
         .consuming
@@ -187,7 +189,7 @@ impl Batch {
 struct Sink {
     client: Elasticsearch,
     producer: FutureProducer,
-    consumer: StreamConsumer<LagContext>,
+    consumer: StreamConsumer<MemberContext>,
     settings: SinkSettings,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
@@ -352,7 +354,7 @@ impl Sink {
             batches = Metrics::get(&m.batches),
             retries = Metrics::get(&m.retries),
             dead_letters = Metrics::get(&m.dead_letters),
-            lag = m.lag.get(),
+            lag = m.lag.lag(),
             "connect"
         );
     }

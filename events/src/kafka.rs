@@ -3,7 +3,7 @@
 
 use std::{
     sync::{
-        Arc,
+        Arc, Mutex, MutexGuard, PoisonError,
         atomic::{AtomicI64, Ordering},
     },
     time::Duration,
@@ -13,12 +13,16 @@ use rdkafka::{
     ClientConfig, ClientContext, Statistics,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
-    consumer::ConsumerContext,
+    consumer::{BaseConsumer, ConsumerContext, Rebalance},
     error::KafkaError,
     producer::FutureProducer,
     types::RDKafkaErrorCode,
 };
+use serde::Serialize;
 use tracing::info;
+use utoipa::ToSchema;
+
+use crate::cluster::TopicPartition;
 
 /// Prefix of environment variables passed through to librdkafka: `KAFKA_SECURITY_PROTOCOL=SASL_SSL`
 /// becomes `security.protocol=SASL_SSL`. `KAFKA_BROKERS` itself is the bootstrap list.
@@ -92,26 +96,80 @@ impl KafkaConfig {
     }
 }
 
-/// A consumer context that keeps the consumer's lag: records on its partitions past its committed
-/// offsets, from librdkafka's statistics, which come every [`LagContext::STATS_INTERVAL_MS`] once
-/// the consumer is created with [`LagContext::configure`].
+/// A group member's context: its lag (records on its partitions past its committed offsets, from
+/// librdkafka's statistics, which come every [`MemberContext::STATS_INTERVAL_MS`]) and its
+/// assignment, so a process can show what its own members own where the broker does not report
+/// it. Takes effect once the consumer is created with [`MemberContext::configure`].
 #[derive(Clone, Debug, Default)]
-pub struct LagContext(pub Arc<AtomicI64>);
+pub struct MemberContext(Arc<MemberState>);
 
-impl LagContext {
+#[derive(Debug, Default)]
+struct MemberState {
+    lag: AtomicI64,
+    membership: Mutex<Membership>,
+}
+
+/// What a member of this process knows of its place in its group.
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Membership {
+    pub group: String,
+    /// The partitions it owns since the last rebalance.
+    pub assignment: Vec<TopicPartition>,
+    /// When the last rebalance gave it its partitions (milliseconds since the Unix epoch).
+    pub last_rebalance_at: Option<i64>,
+    /// Rebalances it has been through.
+    pub rebalances: u64,
+}
+
+impl MemberContext {
     pub const STATS_INTERVAL_MS: &str = "5000";
 
-    /// Asks for the statistics this context reads.
-    pub fn configure(config: &mut ClientConfig) -> &mut ClientConfig {
+    /// Asks for the statistics this context reads and notes the member's `group.id`.
+    pub fn configure<'a>(&self, config: &'a mut ClientConfig) -> &'a mut ClientConfig {
+        self.lock().group = config.get("group.id").unwrap_or_default().to_owned();
         config.set("statistics.interval.ms", Self::STATS_INTERVAL_MS)
     }
 
-    pub fn get(&self) -> i64 {
-        self.0.load(Ordering::Relaxed)
+    pub fn lag(&self) -> i64 {
+        self.0.lag.load(Ordering::Relaxed)
+    }
+
+    pub fn membership(&self) -> Membership {
+        self.lock().clone()
+    }
+
+    /// Notes what a rebalance did: called once it is done.
+    pub fn rebalanced(&self, rebalance: &Rebalance<'_>) {
+        let mut membership = self.lock();
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                membership.assignment = partitions
+                    .elements()
+                    .iter()
+                    .map(|e| TopicPartition {
+                        topic: e.topic().to_owned(),
+                        partition: e.partition(),
+                    })
+                    .collect();
+                membership.assignment.sort();
+                membership.last_rebalance_at = Some(crate::now_ms());
+                membership.rebalances += 1;
+            }
+            Rebalance::Revoke(_) => membership.assignment.clear(),
+            Rebalance::Error(_) => {}
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Membership> {
+        self.0
+            .membership
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-impl ClientContext for LagContext {
+impl ClientContext for MemberContext {
     fn stats(&self, statistics: Statistics) {
         let lag: i64 = statistics
             .topics
@@ -120,11 +178,15 @@ impl ClientContext for LagContext {
             .filter(|p| p.partition >= 0 && p.consumer_lag > 0)
             .map(|p| p.consumer_lag)
             .sum();
-        self.0.store(lag, Ordering::Relaxed);
+        self.0.lag.store(lag, Ordering::Relaxed);
     }
 }
 
-impl ConsumerContext for LagContext {}
+impl ConsumerContext for MemberContext {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.rebalanced(rebalance);
+    }
+}
 
 /// Closes a consumer off the async threads. Closing leaves the group and waits for the broker's
 /// answer; a built-in broker on the same runtime needs those threads to give it, so dropping a

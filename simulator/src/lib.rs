@@ -18,7 +18,7 @@ use std::{
     time::Duration,
 };
 
-use events::{Backoff, LagContext, NewDirection, TOPIC_NEW_DIRECTION, batch::NextOffsets};
+use events::{Backoff, NewDirection, TOPIC_NEW_DIRECTION, batch::NextOffsets};
 use rdkafka::{
     Message,
     consumer::{CommitMode, Consumer, StreamConsumer},
@@ -70,15 +70,17 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let consumer: StreamConsumer<CommandContext> = LagContext::configure(
-        config
-            .kafka
-            .group_member("simulator")
-            // A ride should start promptly; the built-in broker holds a waiting fetch for its full
-            // wait.
-            .set("fetch.wait.max.ms", "50"),
-    )
-    .create_with_context(CommandContext::new(metrics.lag.clone()))?;
+    let consumer: StreamConsumer<CommandContext> = metrics
+        .lag
+        .configure(
+            config
+                .kafka
+                .group_member("simulator")
+                // A ride should start promptly; the built-in broker holds a waiting fetch for its full
+                // wait.
+                .set("fetch.wait.max.ms", "50"),
+        )
+        .create_with_context(CommandContext::new(metrics.lag.clone()))?;
     consumer.subscribe(&[TOPIC_NEW_DIRECTION])?;
     info!(
         speed_kmh = config.speed_kmh,

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use events::LagContext;
+use events::MemberContext;
 use ops::{Exposition, Metered};
 
 #[derive(Debug, Default)]
@@ -14,7 +14,7 @@ pub struct Metrics {
     /// Positions the broker acknowledged.
     pub positions_published: AtomicU64,
     /// Commands not yet committed: queued ones and those of running rides (committed when done).
-    pub lag: LagContext,
+    pub lag: MemberContext,
 }
 
 impl Metered for Metrics {
@@ -37,7 +37,7 @@ impl Metered for Metrics {
         out.gauge(
             "rota_simulator_lag_records",
             "Ride commands not yet committed: queued, or their ride still driving.",
-            self.lag.get() as f64,
+            self.lag.lag() as f64,
         );
     }
 }

@@ -10,17 +10,17 @@ use std::{
     sync::{Mutex, MutexGuard},
 };
 
-use events::LagContext;
+use events::MemberContext;
 use rdkafka::{
     ClientContext, Statistics,
     consumer::{BaseConsumer, ConsumerContext, Rebalance},
 };
 use tokio_util::sync::CancellationToken;
 
-/// The command consumer's context: its lag, and the rides of each partition it owns.
+/// The command consumer's context: its lag and assignment, and the rides of each partition it owns.
 #[derive(Default)]
 pub struct CommandContext {
-    lag: LagContext,
+    lag: MemberContext,
     /// Per partition, the parent of its rides' `abandon` tokens.
     owned: Mutex<HashMap<i32, CancellationToken>>,
     /// Partitions revoked by a rebalance in progress: lost unless the new assignment has them.
@@ -30,7 +30,7 @@ pub struct CommandContext {
 }
 
 impl CommandContext {
-    pub fn new(lag: LagContext) -> Self {
+    pub fn new(lag: MemberContext) -> Self {
         Self {
             lag,
             ..Self::default()
@@ -87,5 +87,9 @@ impl ConsumerContext for CommandContext {
             }
             Rebalance::Error(_) => {}
         }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.lag.rebalanced(rebalance);
     }
 }

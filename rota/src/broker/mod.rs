@@ -22,9 +22,6 @@ use tokio::task::JoinHandle;
 use tracing::{error, info};
 use url::Url;
 
-/// The cluster id the built-in broker reports, by which `rota kafka` recognises it.
-pub const CLUSTER_ID: &str = "rota";
-
 /// How long a new group's first join waits for more members (Kafka's
 /// `group.initial.rebalance.delay.ms`, 3 s there): short, as one laptop's processes start together.
 const INITIAL_REBALANCE_DELAY: std::time::Duration = std::time::Duration::from_millis(300);
@@ -53,7 +50,7 @@ impl BuiltInBroker {
         let storage = storage_url(&file)?;
         let mut broker = Broker::<Controller<ArcDynStorage>, ArcDynStorage>::builder()
             .node_id(1)
-            .cluster_id(CLUSTER_ID)
+            .cluster_id(events::cluster::BUILT_IN_CLUSTER_ID)
             .incarnation_id(uuid::Uuid::new_v4())
             .advertised_listener(Url::parse(&format!("tcp://{addr}"))?)
             .listener(Url::parse(&format!("tcp://{internal}"))?)

@@ -6,17 +6,14 @@
 use std::ffi::{CStr, CString, c_char};
 
 use anyhow::{Result, anyhow};
-use rdkafka::{
-    admin::AdminClient, bindings as rd, client::DefaultClientContext, types::RDKafkaErrorCode,
-};
-
-use super::{TIMEOUT, failed};
+use events::cluster::{ClusterReader, TIMEOUT};
+use rdkafka::{bindings as rd, error::KafkaError, types::RDKafkaErrorCode};
 
 const REQUEST: &str = "IncrementalAlterConfigs";
 
 /// Sets each `(key, value)` on `topic`; its other configs stay as they are.
 pub fn set_topic_configs(
-    admin: &AdminClient<DefaultClientContext>,
+    reader: &ClusterReader,
     topic: &str,
     set: &[(String, String)],
 ) -> Result<()> {
@@ -25,7 +22,7 @@ pub fn set_topic_configs(
         .iter()
         .map(|(key, value)| Ok((CString::new(key.as_str())?, CString::new(value.as_str())?)))
         .collect::<Result<Vec<_>, std::ffi::NulError>>()?;
-    let rk = admin.inner().native_ptr();
+    let rk = reader.admin().inner().native_ptr();
     let timeout_ms = i32::try_from(TIMEOUT.as_millis()).unwrap_or(i32::MAX);
     // SAFETY: each object is created here from valid C strings that outlive the calls, librdkafka
     // copies the resource when the request is made, and each object is destroyed exactly once.
@@ -58,7 +55,7 @@ pub fn set_topic_configs(
         let outcome = if event.is_null() {
             Err(anyhow!("{REQUEST}: no answer within {TIMEOUT:?}"))
         } else {
-            let outcome = outcome(admin, event);
+            let outcome = outcome(reader, event);
             rd::rd_kafka_event_destroy(event);
             outcome
         };
@@ -73,17 +70,14 @@ pub fn set_topic_configs(
 ///
 /// # Safety
 /// `event` is a live IncrementalAlterConfigs result event.
-unsafe fn outcome(
-    admin: &AdminClient<DefaultClientContext>,
-    event: *mut rd::rd_kafka_event_t,
-) -> Result<()> {
+unsafe fn outcome(reader: &ClusterReader, event: *mut rd::rd_kafka_event_t) -> Result<()> {
     let no_error = rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR;
     // SAFETY: as the caller promised; the result and its resources belong to the event.
     unsafe {
         let error = rd::rd_kafka_event_error(event);
         if error != no_error {
             return Err(refusal(
-                admin,
+                reader,
                 error,
                 rd::rd_kafka_event_error_string(event),
             ));
@@ -96,7 +90,7 @@ unsafe fn outcome(
             let error = rd::rd_kafka_ConfigResource_error(resource);
             if error != no_error {
                 let message = rd::rd_kafka_ConfigResource_error_string(resource);
-                return Err(refusal(admin, error, message));
+                return Err(refusal(reader, error, message));
             }
         }
     }
@@ -108,14 +102,14 @@ unsafe fn outcome(
 /// # Safety
 /// `message` is null or a C string.
 unsafe fn refusal(
-    admin: &AdminClient<DefaultClientContext>,
+    reader: &ClusterReader,
     error: rd::rd_kafka_resp_err_t,
     message: *const c_char,
 ) -> anyhow::Error {
     let code = RDKafkaErrorCode::from(error);
     match code {
         RDKafkaErrorCode::UnsupportedFeature | RDKafkaErrorCode::UnsupportedVersion => {
-            failed(admin, REQUEST, code)
+            reader.failed(REQUEST, KafkaError::AdminOp(code)).into()
         }
         // SAFETY: as the caller promised.
         _ => anyhow!("{REQUEST} failed: {code}: {}", unsafe { text(message) }),

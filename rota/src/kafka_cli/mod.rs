@@ -2,7 +2,7 @@
 //! `kafka-consumer-groups`, `kafka-console-consumer`), for any Kafka cluster, through the Kafka
 //! protocol alone, so the built-in broker and a real cluster are read the same way. Kafka's tools
 //! need a JVM; these come with the binary. A request the broker does not implement is reported as
-//! such, by name, instead of as a protocol error.
+//! such, by name, instead of as a protocol error. What is read is [`events::cluster`]'s, which the System page shows too.
 //!
 //! The reads are blocking librdkafka calls made on the runtime's thread: this is a one-shot
 //! command with nothing else to run meanwhile.
@@ -12,40 +12,29 @@ mod incremental_alter;
 mod tail;
 mod topics;
 
-use std::time::Duration;
-
-use anyhow::{Result, anyhow};
-use events::KafkaConfig;
-use rdkafka::{
-    ClientContext,
-    admin::AdminClient,
-    client::{Client, DefaultClientContext},
-    error::KafkaError,
-    types::RDKafkaErrorCode,
-};
+use anyhow::Result;
+use events::{KafkaConfig, cluster::ClusterReader};
 
 use crate::cli::{KafkaCommand, KafkaCommandArgs};
 
-/// How long one request to the cluster may take.
-const TIMEOUT: Duration = Duration::from_secs(10);
-
 pub async fn run(args: KafkaCommandArgs) -> Result<()> {
     let kafka = KafkaConfig::new(args.kafka_brokers).with_env_passthrough();
+    let reader = ClusterReader::new(&kafka)?;
     let out = match args.command {
-        KafkaCommand::Topics { topic } => topics::describe(&kafka, topic.as_deref()).await?,
+        KafkaCommand::Topics { topic } => topics::describe(&reader, topic.as_deref())?,
         KafkaCommand::Create {
             topic,
             partitions,
             configs,
-        } => topics::create(&kafka, &topic, partitions, &configs).await?,
+        } => topics::create(&reader, &topic, partitions, &configs).await?,
         KafkaCommand::AddPartitions { topic, partitions } => {
-            topics::add_partitions(&kafka, &topic, partitions).await?
+            topics::add_partitions(&reader, &topic, partitions).await?
         }
-        KafkaCommand::Configs { topic, set } => topics::configs(&kafka, &topic, &set).await?,
-        KafkaCommand::Delete { topic } => topics::delete(&kafka, &topic).await?,
+        KafkaCommand::Configs { topic, set } => topics::configs(&reader, &topic, &set)?,
+        KafkaCommand::Delete { topic } => topics::delete(&reader, &topic).await?,
         KafkaCommand::Groups { describe } => match describe {
-            Some(group) => groups::describe(&kafka, &group)?,
-            None => groups::list(&kafka)?,
+            Some(group) => groups::describe(&reader, &group)?,
+            None => groups::list(&reader)?,
         },
         KafkaCommand::Tail {
             topic,
@@ -56,53 +45,6 @@ pub async fn run(args: KafkaCommandArgs) -> Result<()> {
     };
     print!("{out}");
     Ok(())
-}
-
-fn admin(kafka: &KafkaConfig) -> Result<AdminClient<DefaultClientContext>> {
-    Ok(kafka.client().create()?)
-}
-
-/// "the built-in broker" when `client` talks to Rota's, else "this broker": for saying which
-/// broker cannot do something.
-fn broker_name<C: ClientContext>(client: &Client<C>) -> &'static str {
-    if client.fetch_cluster_id(TIMEOUT).as_deref() == Some(crate::broker::CLUSTER_ID) {
-        "the built-in broker"
-    } else {
-        "this broker"
-    }
-}
-
-/// The error for a failed `request`: named as unsupported when the broker lacks the API.
-fn failed(
-    admin: &AdminClient<DefaultClientContext>,
-    request: &str,
-    code: RDKafkaErrorCode,
-) -> anyhow::Error {
-    match code {
-        RDKafkaErrorCode::UnsupportedFeature | RDKafkaErrorCode::UnsupportedVersion => {
-            anyhow!(
-                "{request} is not supported by {}",
-                broker_name(admin.inner())
-            )
-        }
-        code => anyhow!("{request} failed: {code}"),
-    }
-}
-
-/// [`failed`], for an error of the whole request.
-fn request_failed(
-    admin: &AdminClient<DefaultClientContext>,
-    request: &str,
-    error: KafkaError,
-) -> anyhow::Error {
-    let code = match &error {
-        KafkaError::AdminOp(code) => Some(*code),
-        other => other.rdkafka_error_code(),
-    };
-    match code {
-        Some(code) => failed(admin, request, code),
-        None => anyhow!("{request} failed: {error}"),
-    }
 }
 
 /// Parses `key=value`.

@@ -6,14 +6,14 @@
 use std::io::Write;
 
 use anyhow::{Result, bail};
-use events::KafkaConfig;
-use rdkafka::{
-    Message, Offset, TopicPartitionList,
-    consumer::{BaseConsumer, Consumer},
-    message::Headers,
+use events::{
+    KafkaConfig,
+    cluster::{Record, TIMEOUT},
 };
-
-use super::TIMEOUT;
+use rdkafka::{
+    Offset, TopicPartitionList,
+    consumer::{BaseConsumer, Consumer},
+};
 
 pub fn run(
     kafka: &KafkaConfig,
@@ -51,34 +51,25 @@ pub fn run(
         let Some(message) = consumer.poll(TIMEOUT) else {
             continue;
         };
-        let message = message?;
-        let record_key = message.key().map(String::from_utf8_lossy);
-        if key.is_some_and(|wanted| record_key.as_deref() != Some(wanted)) {
+        let record = Record::of(&message?);
+        if key.is_some_and(|wanted| record.key.as_deref() != Some(wanted)) {
             continue;
         }
         write!(
             out,
             "Partition:{}\tOffset:{}\tKey:{}\tCreateTime:{}",
-            message.partition(),
-            message.offset(),
-            record_key.as_deref().unwrap_or("null"),
-            message.timestamp().to_millis().unwrap_or(-1),
+            record.partition,
+            record.offset,
+            record.key.as_deref().unwrap_or("null"),
+            record.timestamp.unwrap_or(-1),
         )?;
-        if let Some(headers) = message.headers() {
-            for header in headers.iter() {
-                let value = header.value.map(String::from_utf8_lossy);
-                write!(
-                    out,
-                    "\t{}:{}",
-                    header.key,
-                    value.as_deref().unwrap_or("null")
-                )?;
-            }
+        for header in &record.headers {
+            let value = header.value.as_deref().unwrap_or("null");
+            write!(out, "\t{}:{value}", header.key)?;
         }
-        let value = message.payload().unwrap_or_default();
-        match serde_json::from_slice::<serde_json::Value>(value) {
-            Ok(json) => writeln!(out, "\n{}", serde_json::to_string_pretty(&json)?)?,
-            Err(_) => writeln!(out, "\n{}", String::from_utf8_lossy(value))?,
+        match &record.value {
+            serde_json::Value::String(text) => writeln!(out, "\n{text}")?,
+            json => writeln!(out, "\n{}", serde_json::to_string_pretty(json)?)?,
         }
         out.flush()?;
         printed += 1;
