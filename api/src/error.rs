@@ -10,6 +10,18 @@ use serde_json::{Value, json};
 
 use crate::store::StoreError;
 
+/// An error and each of its causes: `the embedded store failed: I/O error: …`.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,

@@ -35,6 +35,8 @@ struct LiveRide {
     /// The path so far, for watchers who arrive mid-ride.
     path: Vec<LatLng>,
     watchers: HashSet<u64>,
+    /// Where its latest position was read: (partition, offset) on `route.new-position`.
+    record: Option<(i32, i64)>,
 }
 
 impl LiveRide {
@@ -43,8 +45,20 @@ impl LiveRide {
             view,
             path: Vec::new(),
             watchers: HashSet::new(),
+            record: None,
         }
     }
+}
+
+/// A running ride and where its latest position is in Kafka.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RideRecord {
+    /// The ride id: also its messages' key.
+    pub ride_id: String,
+    pub partition: i32,
+    /// The latest position's offset.
+    pub offset: i64,
 }
 
 /// One socket's end of the hub.
@@ -188,8 +202,8 @@ impl Hub {
         send(&mut self.lock(), id, frame);
     }
 
-    /// Applies a position from Kafka and fans it out.
-    pub fn broadcast_position(&self, event: &NewPosition) {
+    /// Applies a position from Kafka, read at `record` (partition, offset), and fans it out.
+    pub fn broadcast_position(&self, event: &NewPosition, record: Option<(i32, i64)>) {
         self.positions.fetch_add(1, Ordering::Relaxed);
         let ride_id = event.ride();
         let mut state = self.lock();
@@ -207,6 +221,7 @@ impl Hub {
         let Some(ride) = state.rides.get_mut(ride_id) else {
             return;
         };
+        ride.record = record.or(ride.record);
         let seq = event.seq as usize;
         let newer = ride.view.updated_at.is_none_or(|t| event.timestamp > t);
         if seq < ride.path.len() {
@@ -259,6 +274,42 @@ impl Hub {
     pub fn sockets(&self) -> usize {
         self.lock().subscribers.len()
     }
+
+    /// Positions received from Kafka so far.
+    pub fn positions_received(&self) -> u64 {
+        self.positions.load(Ordering::Relaxed)
+    }
+
+    /// Where each running ride's latest position was read, by ride id.
+    pub fn ride_records(&self) -> Vec<RideRecord> {
+        let state = self.lock();
+        let mut records: Vec<RideRecord> = state
+            .rides
+            .values()
+            .filter(|r| !r.view.status.is_over())
+            .filter_map(|r| {
+                let (partition, offset) = r.record?;
+                Some(RideRecord {
+                    ride_id: r.view.id.clone(),
+                    partition,
+                    offset,
+                })
+            })
+            .collect();
+        records.sort_by(|a, b| a.ride_id.cmp(&b.ride_id));
+        records
+    }
+
+    /// Where `ride_id`'s latest position was read, running or not.
+    pub fn ride_record(&self, ride_id: &str) -> Option<RideRecord> {
+        let state = self.lock();
+        let (partition, offset) = state.rides.get(ride_id)?.record?;
+        Some(RideRecord {
+            ride_id: ride_id.to_owned(),
+            partition,
+            offset,
+        })
+    }
 }
 
 impl Metered for Hub {
@@ -285,7 +336,7 @@ impl Metered for Hub {
         out.counter(
             "rota_positions_total",
             "Positions this api process received from Kafka.",
-            self.positions.load(Ordering::Relaxed),
+            self.positions_received(),
         );
     }
 }
@@ -355,7 +406,7 @@ mod tests {
         hub.watch_fleet(slow.id);
         let mut received = drain(&mut fast).len();
         for seq in 0..10 {
-            hub.broadcast_position(&position("r", seq, false));
+            hub.broadcast_position(&position("r", seq, false), None);
             received += drain(&mut fast).len();
         }
         assert_eq!(
@@ -373,11 +424,11 @@ mod tests {
     fn a_late_watcher_gets_the_path_then_only_new_positions() {
         let hub = Hub::new(64);
         for seq in 0..3 {
-            hub.broadcast_position(&position("r", seq, false));
+            hub.broadcast_position(&position("r", seq, false), None);
         }
         let mut late = hub.subscribe();
         hub.watch_ride(late.id, "r");
-        hub.broadcast_position(&position("r", 3, true));
+        hub.broadcast_position(&position("r", 3, true), None);
         let frames = drain(&mut late);
         assert_eq!(frames[0]["type"], "watching");
         assert_eq!(frames[0]["path"].as_array().unwrap().len(), 3);
@@ -394,7 +445,7 @@ mod tests {
         let hub = Hub::new(64);
         let mut early = hub.subscribe();
         hub.watch_ride(early.id, "later");
-        hub.broadcast_position(&position("later", 0, false));
+        hub.broadcast_position(&position("later", 0, false), None);
         let frames = drain(&mut early);
         assert_eq!(frames[0]["ride"], serde_json::Value::Null);
         assert_eq!(frames[1]["seq"], 0);
@@ -404,15 +455,25 @@ mod tests {
     fn a_ride_driven_again_from_the_start_replaces_its_path() {
         let hub = Hub::new(64);
         for (at, seq) in [0, 1, 2, 0, 1].into_iter().enumerate() {
-            hub.broadcast_position(&NewPosition {
-                timestamp: at as i64,
-                ..position("r", seq, false)
-            });
+            hub.broadcast_position(
+                &NewPosition {
+                    timestamp: at as i64,
+                    ..position("r", seq, false)
+                },
+                Some((2, 10 + at as i64)),
+            );
         }
         let mut watcher = hub.subscribe();
         hub.watch_ride(watcher.id, "r");
         let frames = drain(&mut watcher);
         assert_eq!(frames[0]["path"].as_array().unwrap().len(), 2);
+        let latest = RideRecord {
+            ride_id: "r".to_owned(),
+            partition: 2,
+            offset: 14,
+        };
+        assert_eq!(hub.ride_record("r"), Some(latest.clone()));
+        assert_eq!(hub.ride_records(), vec![latest]);
     }
 
     #[test]
@@ -429,7 +490,7 @@ mod tests {
         let mut fleet = hub.subscribe();
         hub.watch_fleet(fleet.id);
         for seq in 1..5 {
-            hub.broadcast_position(&position("r", seq, false));
+            hub.broadcast_position(&position("r", seq, false), None);
         }
         let seqs: Vec<_> = drain(&mut fleet)[1..]
             .iter()

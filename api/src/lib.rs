@@ -20,6 +20,7 @@ pub mod route;
 mod route_formats;
 mod start;
 pub mod store;
+pub mod system;
 mod ws;
 
 use std::{
@@ -49,6 +50,8 @@ pub struct AppState {
     /// Set once the store is prepared (indexes, sample routes); see [`prepare_store`].
     pub store_prepared: Arc<AtomicBool>,
     pub hub: Arc<hub::Hub>,
+    /// The cluster as the System page shows it, read only while asked for.
+    pub system: Arc<system::SystemView>,
     /// The process's one producer, for ride commands.
     pub producer: FutureProducer,
     /// Set once the position consumer has read up to where the topic ended at start-up.

@@ -99,7 +99,9 @@ pub async fn consume_positions(
         };
         match message {
             Ok(message) => match NewPosition::decode(message.payload().unwrap_or_default()) {
-                Ok(position) => hub.broadcast_position(&position),
+                Ok(position) => {
+                    hub.broadcast_position(&position, Some((message.partition(), message.offset())))
+                }
                 Err(e) => warn!(
                     partition = message.partition(),
                     offset = message.offset(),

@@ -44,6 +44,9 @@ pub fn routes() -> OpenApiRouter<SharedState> {
         ))
         .routes(routes!(rest::list_rides, rest::start_ride))
         .routes(routes!(rest::get_ride, rest::cancel_ride))
+        .routes(routes!(rest::get_system))
+        .routes(routes!(rest::get_records))
+        .routes(routes!(rest::get_ride_record))
 }
 
 /// The document as served.

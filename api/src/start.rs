@@ -8,7 +8,7 @@ use std::{
     sync::{Arc, atomic::AtomicBool},
 };
 
-use events::KafkaConfig;
+use events::{KafkaConfig, MemberContext};
 use ops::{Metered, ReadyCheck};
 use rdkafka::{error::KafkaError, producer::FutureProducer};
 use tokio::{net::TcpListener, task::JoinSet};
@@ -22,6 +22,7 @@ use crate::{
     recorder::HistoryLag,
     router,
     store::{EmbeddedStore, MongoStore, Store, StoreError},
+    system::SystemView,
 };
 
 /// How the api runs.
@@ -47,6 +48,9 @@ pub struct Process {
     pub metered: Vec<Arc<dyn Metered>>,
     /// Other parts' readiness, on `/readyz` next to the api's own.
     pub checks: Vec<ReadyCheck>,
+    /// The consumer group members of other parts running here, which the System view shows with
+    /// what they own (the built-in broker does not report it).
+    pub members: Vec<MemberContext>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,12 +146,18 @@ impl Api {
         } = self;
         let stop = shutdown.child_token();
         let history_lag = HistoryLag::default();
+        let hub = Arc::new(Hub::new(config.socket_queue));
+        let mut members = process.members;
+        members.push(history_lag.0.clone());
+        let system = Arc::new(SystemView::new(process.kafka.clone(), hub.clone(), members));
         let mut metered = process.metered;
         metered.push(Arc::new(history_lag.clone()));
+        metered.push(system.clone());
         let state = Arc::new(AppState {
             store: store.clone(),
             store_prepared: Arc::new(AtomicBool::new(false)),
-            hub: Arc::new(Hub::new(config.socket_queue)),
+            hub,
+            system,
             producer: process.producer,
             positions_ready: Arc::new(AtomicBool::new(false)),
             shutdown: stop.clone(),

@@ -170,6 +170,7 @@ impl Platform {
             producer: self.producer.clone(),
             metered: self.metered(),
             checks: self.ready_checks(),
+            members: self.members(),
         };
         let api = Api::start(config, data_dir, process).await?;
         self.http_addr = Some(api.addr());
@@ -183,6 +184,13 @@ impl Platform {
     fn metered(&self) -> Vec<Arc<dyn ops::Metered>> {
         let simulator = self.simulator_metrics.iter().map(|m| m.clone() as _);
         let connect = self.connect_metrics.iter().map(|m| m.clone() as _);
+        simulator.chain(connect).collect()
+    }
+
+    /// The consumer group members of the parts running here beside the api.
+    fn members(&self) -> Vec<events::MemberContext> {
+        let simulator = self.simulator_metrics.iter().map(|m| m.lag.clone());
+        let connect = self.connect_metrics.iter().map(|m| m.lag.clone());
         simulator.chain(connect).collect()
     }
 

@@ -3,10 +3,12 @@
 mod bodies;
 mod ride_endpoints;
 mod route_endpoints;
+mod system_endpoints;
 
 // Globs: each handler comes with the path description its `#[utoipa::path]` generates.
 pub use ride_endpoints::*;
 pub use route_endpoints::*;
+pub use system_endpoints::*;
 
 use axum::{
     Json,
@@ -77,24 +79,27 @@ pub const MAX_PAGE_SIZE: usize = 500;
 
 impl PageQuery {
     fn page(&self) -> Result<PageRequest, ApiError> {
-        let limit = match &self.limit {
-            None => DEFAULT_PAGE_SIZE,
-            Some(raw) => raw
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "limit must be a whole number from 1 to {MAX_PAGE_SIZE}, got {raw:?}"
-                    ))
-                    .with_detail(json!({"field": "limit"}))
-                })?,
-        };
         Ok(PageRequest {
-            limit,
+            limit: limit(self.limit.as_deref(), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?,
             after: self.cursor.clone().filter(|c| !c.is_empty()),
         })
     }
+}
+
+/// A `limit` parameter: `default` when absent, else a whole number from 1 to `max`.
+fn limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(default);
+    };
+    raw.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "limit must be a whole number from 1 to {max}, got {raw:?}"
+            ))
+            .with_detail(json!({"field": "limit"}))
+        })
 }
 
 /// What the web map draws under the routes (`--map-tiles-url`).

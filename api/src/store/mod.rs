@@ -99,14 +99,7 @@ pub enum StoreError {
 impl StoreError {
     /// The error and each of its causes: `the embedded store failed: I/O error: …`.
     pub fn chain(&self) -> String {
-        let mut text = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(e) = cause {
-            text.push_str(": ");
-            text.push_str(&e.to_string());
-            cause = e.source();
-        }
-        text
+        crate::error::chain(self)
     }
 }
 
