@@ -10,9 +10,13 @@ pub struct Asset {
     pub body: &'static [u8],
 }
 
-/// The file served at `path` (`/` is the map page), if there is one.
+/// The file served at `path` (`/` is the map page, `/system` the System page), if there is one.
 pub fn asset(path: &str) -> Option<Asset> {
-    let path = if path == "/" { "/index.html" } else { path };
+    let path = match path {
+        "/" => "/index.html",
+        "/system" => "/system.html",
+        path => path,
+    };
     ASSETS
         .iter()
         .find(|(url, _)| *url == path)
@@ -71,5 +75,13 @@ mod tests {
             "image/png"
         );
         assert!(asset("/nope.js").is_none());
+        let system = std::str::from_utf8(asset("/system").unwrap().body).unwrap();
+        assert!(
+            system.contains("/js/system.js"),
+            "the System page loads its script"
+        );
+        let script = std::str::from_utf8(asset("/js/system.js").unwrap().body).unwrap();
+        assert!(script.contains("'./system-model.js'"));
+        assert!(asset("/js/system-model.js").is_some());
     }
 }

@@ -34,12 +34,15 @@ export class RideList {
     li.className = 'ride';
     li.dataset.rideId = ride.id;
     li.innerHTML = `<span class="swatch"></span><button type="button" class="ride-title"></button>
-      <span class="actions"><button type="button"></button></span>
+      <span class="actions"><a class="kafka">Kafka</a> <button type="button"></button></span>
       <small></small><div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100"><span></span></div>`;
     const title = this.routes.title(ride.routeId);
     li.querySelector('.swatch').style.background = ride.color;
     li.querySelector('.bar span').style.background = ride.color;
     li.querySelector('.bar').setAttribute('aria-label', `Progress of the ride on ${title}`);
+    const kafka = li.querySelector('.kafka');
+    kafka.href = `/system?ride=${encodeURIComponent(ride.id)}`;
+    kafka.title = 'Its partition, offset and records on the System page';
     const name = li.querySelector('.ride-title');
     name.textContent = title;
     name.setAttribute('aria-label', `Show the ride on ${title} on the map`);
