@@ -74,6 +74,72 @@ async function rideIds(page) {
 }
 
 const SCENARIOS = {
+  // The System page: the event flow drawn; the simulator group's lag growing while no simulator
+  // runs and shrinking once one starts (ARG is {"rota": its binary, "brokers": ...}); a ride's
+  // partition after clicking it; a tail of route.new-position filtered by the ride's id.
+  async system(browser) {
+    const { rota, brokers } = JSON.parse(arg);
+    const context = await browser.newContext({ viewport: { width: 1280, height: 1400 } });
+    const page = await context.newPage();
+    page.errors = [];
+    page.on('pageerror', (e) => page.errors.push(String(e)));
+    await page.goto(`${base}/system`);
+    await page.locator('#status.live').waitFor();
+    const lagText = () => page.locator('article.group[data-group="simulator"] .total-lag').textContent();
+    await page.locator('article.group[data-group="simulator"]').waitFor();
+    const lagSeen = [await lagText()];
+    const seen = async (wanted) => waitUntil(async () => {
+      const text = await lagText();
+      if (text !== lagSeen[lagSeen.length - 1]) lagSeen.push(text);
+      return text === wanted;
+    }, `lag ${wanted}`);
+    for (let i = 0; i < 3; i++) await rest('POST', '/api/rides', { routeId: '1', speedKmh: 20000 });
+    await seen('3');
+    const simulator = require('node:child_process').spawn(rota, ['simulator'], {
+      env: { ...process.env, KAFKA_BROKERS: brokers, ROTA_SIM_TICK_MS: '20', RUST_LOG: 'warn' },
+      stdio: 'ignore',
+    });
+    try {
+      await seen('0');
+      const nodes = await page.locator('#topology .node').evaluateAll((all) => all.map((g) => g.dataset.name));
+      const edges = await page.locator('#topology .edge').evaluateAll((all) => all.map((g) => `${g.dataset.from} -> ${g.dataset.to}`));
+      const { rideId } = await rest('POST', '/api/rides', { routeId: '1', speedKmh: 150 });
+      // Another ride's records on the topic too, for the tail to filter out.
+      const other = await rest('POST', '/api/rides', { routeId: '2', speedKmh: 150 });
+      const button = page.locator(`#topics button[data-ride="${rideId}"]`);
+      await button.waitFor({ timeout: 30000 });
+      await button.click();
+      const partition = Number(await page.locator('#ride-answer .ride-partition').textContent());
+      const tailed = await waitUntil(async () => {
+        if (!(await page.locator('#tail-state').textContent()).endsWith(`with key ${rideId}`)) return false;
+        const items = await page.locator('#tail li').evaluateAll((all) => all.map((li) => ({
+          partition: Number(li.dataset.partition), offset: Number(li.dataset.offset),
+          value: JSON.parse(li.querySelector('pre').textContent),
+        })));
+        return items.length >= 5 && items;
+      }, 'the tail of the ride');
+      await page.locator('#tail-pause').click();
+      const lastOffset = () => page.locator('#tail li').last().getAttribute('data-offset').then(Number);
+      const pausedAt = await lastOffset();
+      await new Promise((r) => setTimeout(r, 2500));
+      const stillAt = await lastOffset();
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await shot(page, 'system');
+      await page.locator('#tail').scrollIntoViewIfNeeded();
+      await shot(page, 'system-tail');
+      const tailState = await page.locator('#tail-state').textContent();
+      await rest('DELETE', `/api/rides/${rideId}`);
+      await rest('DELETE', `/api/rides/${other.rideId}`);
+      return {
+        nodes, edges, lagSeen, rideId, other: other.rideId, partition, pausedAt, stillAt, tailState,
+        lastTailed: tailed[tailed.length - 1].offset,
+        tail: tailed.map((r) => ({ partition: r.partition, rideId: r.value.rideId, seq: r.value.seq })),
+        errors: page.errors,
+      };
+    } finally {
+      simulator.kill('SIGTERM');
+    }
+  },
   // Two rides from the routes panel (one by mouse, one by keyboard), a third over REST, a refresh
   // mid-ride, and the finish toasts.
   async live(browser) {

@@ -8,6 +8,7 @@ use crate::common;
 use std::{path::Path, process::Command};
 
 use common::{base_url, boot, boot_with, config, free_port, http, start_ride};
+use rota::platform::PlatformConfig;
 use serde_json::{Value, json};
 
 /// Runs `scenario` against the platform at `base` and returns what the page reported.
@@ -286,5 +287,124 @@ async fn a_page_that_lost_its_connection_catches_up_on_reconnect() {
     );
     assert_eq!(seen["caughtUp"]["path"], seen["positions"]);
     assert!(seen["item"].as_str().unwrap().starts_with("finished · "));
+    platform.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_system_page_shows_the_flow_lag_a_rides_partition_and_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    // No simulator here: the page starts one while it watches the simulator group's lag.
+    let platform = boot_with(PlatformConfig {
+        simulator: None,
+        ..config(dir.path())
+    })
+    .await;
+    let base = base_url(&platform);
+    let brokers = platform.kafka.brokers.clone();
+    // The group starts at the (empty) topic's end on every partition, so every command counts.
+    let mut commit = Command::new(common::python());
+    commit
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/system_peer.py"))
+        .args([
+            "commit",
+            &brokers,
+            events::TOPIC_NEW_DIRECTION,
+            "simulator",
+            "0:0,1:0,2:0",
+        ]);
+    common::json_output(commit, "committing the simulator group's start").await;
+
+    let arg = json!({ "rota": env!("CARGO_BIN_EXE_rota"), "brokers": brokers }).to_string();
+    let seen = scenario("system", &base, &arg).await;
+    let names = |key: &str| -> Vec<String> { serde_json::from_value(seen[key].clone()).unwrap() };
+    for node in [
+        "api",
+        "simulator",
+        events::TOPIC_NEW_DIRECTION,
+        events::TOPIC_NEW_POSITION,
+        "group simulator",
+        "group rota-history",
+        "api live reader",
+    ] {
+        assert!(names("nodes").iter().any(|n| n == node), "{node}: {seen}");
+    }
+    for edge in [
+        "api -> route.new-direction",
+        "simulator -> route.new-position",
+        "route.new-direction -> group simulator",
+        "route.new-position -> group rota-history",
+        "route.new-position -> api live reader",
+    ] {
+        assert!(names("edges").iter().any(|e| e == edge), "{edge}: {seen}");
+    }
+    // Lag: 0, growing to 3 while three rides wait for a simulator, then back to 0.
+    let lags: Vec<i64> = names("lagSeen")
+        .iter()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(
+        (lags.first(), lags.last()),
+        (Some(&0), Some(&0)),
+        "{lags:?}"
+    );
+    assert!(lags.contains(&3), "{lags:?}");
+    let peak = lags.iter().position(|&l| l == 3).unwrap();
+    assert!(
+        lags[..=peak].windows(2).all(|w| w[0] < w[1]),
+        "growing: {lags:?}"
+    );
+    assert!(
+        lags[peak..].windows(2).all(|w| w[0] > w[1]),
+        "shrinking: {lags:?}"
+    );
+
+    // The partition the page shows is where kcat, an independent client, finds the ride's key.
+    let ride = seen["rideId"].as_str().unwrap();
+    let kcat = Command::new("kcat")
+        .args([
+            "-b",
+            &brokers,
+            "-C",
+            "-t",
+            events::TOPIC_NEW_POSITION,
+            "-e",
+            "-q",
+            "-f",
+            "%k %p\\n",
+        ])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8(kcat.stdout).unwrap();
+    let partitions: std::collections::BTreeSet<&str> = listing
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{ride} ")))
+        .collect();
+    assert_eq!(
+        partitions.into_iter().collect::<Vec<_>>(),
+        [seen["partition"].to_string()],
+        "{listing}"
+    );
+    // The tail: that ride's records only (another ride drove alongside), on that partition, in
+    // seq order; paused, it stays.
+    assert!(
+        seen["tailState"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("with key {ride}")),
+        "{seen}"
+    );
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with(seen["other"].as_str().unwrap()))
+    );
+    let tail = seen["tail"].as_array().unwrap();
+    assert!(
+        tail.iter()
+            .all(|r| r["rideId"] == ride && r["partition"] == seen["partition"])
+    );
+    let seqs: Vec<u64> = tail.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    assert_eq!(seen["pausedAt"], seen["stillAt"], "{seen}");
     platform.stop().await.unwrap();
 }

@@ -21,4 +21,5 @@ mod rest;
 mod rides;
 mod scale;
 mod split;
+mod system_view;
 mod up;
