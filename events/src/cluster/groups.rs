@@ -7,6 +7,7 @@ use std::sync::PoisonError;
 use rdkafka::{
     Offset, TopicPartitionList,
     consumer::{BaseConsumer, Consumer},
+    groups::GroupInfo,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -89,6 +90,45 @@ impl ClusterReader {
 
     /// One group: its members and its offsets on the topics of `topology`.
     pub fn group(&self, name: &str, topology: &Topology) -> Result<Group, ClusterError> {
+        let described = self
+            .admin
+            .inner()
+            .fetch_group_list(Some(name), self.timeout)
+            .map_err(|e| self.failed("DescribeGroups", e))?;
+        let info = described.groups().iter().find(|g| g.name() == name);
+        self.described(name, info, topology)
+    }
+
+    /// Every group, described in one ListGroups and DescribeGroups, each with its offsets (one
+    /// OffsetFetch per group), by name; a group that failed to read is its error.
+    #[allow(clippy::type_complexity)]
+    pub fn groups(
+        &self,
+        topology: &Topology,
+    ) -> Result<Vec<(String, Result<Group, ClusterError>)>, ClusterError> {
+        let list = self
+            .admin
+            .inner()
+            .fetch_group_list(None, self.timeout)
+            .map_err(|e| self.failed("ListGroups", e))?;
+        let mut infos: Vec<_> = list.groups().iter().collect();
+        infos.sort_by_key(|g| g.name());
+        Ok(infos
+            .into_iter()
+            .map(|info| {
+                let group = self.described(info.name(), Some(info), topology);
+                (info.name().to_owned(), group)
+            })
+            .collect())
+    }
+
+    /// A group from its description (`None`: the broker does not know it) and its offsets.
+    fn described(
+        &self,
+        name: &str,
+        info: Option<&GroupInfo>,
+        topology: &Topology,
+    ) -> Result<Group, ClusterError> {
         let mut clients = self
             .group_clients
             .lock()
@@ -104,10 +144,6 @@ impl ClusterReader {
             clients.insert(name.to_owned(), client);
         }
         let client = &clients[name];
-        let described = client
-            .fetch_group_list(Some(name), self.timeout)
-            .map_err(|e| self.failed("DescribeGroups", e))?;
-        let info = described.groups().iter().find(|g| g.name() == name);
         let members: Vec<GroupMember> = info
             .map(|g| g.members())
             .unwrap_or_default()

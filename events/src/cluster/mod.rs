@@ -2,19 +2,23 @@
 //! offsets, describe configs, list and describe groups, offset fetch), so the built-in broker and a
 //! real cluster are read the same way. `rota kafka` prints it; the api's System view serves it.
 //!
-//! Every figure is read, never estimated: a value the broker does not report is `None` (with the
-//! reason in [`Unreported`]), not zero. Reads are blocking librdkafka calls: call them off the
-//! async threads.
+//! Every figure is read, never estimated: a value the broker does not report is `None`, not zero.
+//! Reads are blocking librdkafka calls: call them off the async threads.
 
 mod groups;
 mod records;
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Mutex, PoisonError},
+    time::Duration,
+};
 
 use rdkafka::{
+    Offset, TopicPartitionList,
     admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier},
     client::DefaultClientContext,
-    consumer::BaseConsumer,
+    consumer::{BaseConsumer, Consumer},
     error::KafkaError,
     types::RDKafkaErrorCode,
 };
@@ -49,6 +53,9 @@ pub enum ClusterError {
     UnknownTopic(String),
     #[error("consumer group '{0}' does not exist")]
     UnknownGroup(String),
+    /// An answer that cannot be used.
+    #[error("{0}")]
+    Unreadable(String),
 }
 
 /// The brokers and topics of a cluster.
@@ -138,6 +145,9 @@ pub struct ClusterReader {
     /// One client per group whose offsets are read: offset fetches name the client's `group.id`.
     /// These clients never subscribe, so they do not join their groups.
     group_clients: Mutex<HashMap<String, BaseConsumer>>,
+    /// For ListOffsets; it never subscribes.
+    offsets: BaseConsumer,
+    cluster_id: Mutex<Option<String>>,
 }
 
 impl ClusterReader {
@@ -149,11 +159,22 @@ impl ClusterReader {
                 request: "creating a client",
                 source,
             })?;
+        let offsets = kafka
+            .client()
+            // The log's end, as `kafka-consumer-groups` reports it, not the last stable offset.
+            .set("isolation.level", "read_uncommitted")
+            .create()
+            .map_err(|source| ClusterError::Failed {
+                request: "creating a client",
+                source,
+            })?;
         Ok(Self {
             kafka: kafka.clone(),
             admin,
             timeout: TIMEOUT,
             group_clients: Mutex::default(),
+            offsets,
+            cluster_id: Mutex::default(),
         })
     }
 
@@ -176,8 +197,16 @@ impl ClusterReader {
         self.cluster_id().as_deref() == Some(BUILT_IN_CLUSTER_ID)
     }
 
+    /// The cluster id, asked for until the cluster answers, then kept (it does not change).
     fn cluster_id(&self) -> Option<String> {
-        self.admin.inner().fetch_cluster_id(self.timeout)
+        let mut known = self
+            .cluster_id
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if known.is_none() {
+            *known = self.admin.inner().fetch_cluster_id(self.timeout);
+        }
+        known.clone()
     }
 
     pub fn admin(&self) -> &AdminClient<DefaultClientContext> {
@@ -192,43 +221,53 @@ impl ClusterReader {
         let metadata = client
             .fetch_metadata(None, self.timeout)
             .map_err(|e| self.failed("Metadata", e))?;
-        let mut topics = Vec::new();
-        for topic in metadata.topics() {
-            let wanted = only.is_none_or(|only| only == topic.name());
-            if !wanted
-                || topic.name().starts_with("__")
-                || topic.error().is_some()
-                || topic.partitions().is_empty()
-            {
-                continue;
-            }
-            let mut partitions = Vec::new();
+        let found: Vec<_> = metadata
+            .topics()
+            .iter()
+            .filter(|t| only.is_none_or(|only| only == t.name()))
+            .filter(|t| !t.name().starts_with("__"))
+            .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+            .collect();
+        // One ListOffsets for every partition's start, one for every end, one DescribeConfigs for
+        // every topic: a handful of requests however many topics and partitions there are.
+        let mut every = TopicPartitionList::new();
+        for topic in &found {
             for p in topic.partitions() {
-                let (start_offset, end_offset) = client
-                    .fetch_watermarks(topic.name(), p.id(), self.timeout)
-                    .map_err(|e| self.failed("ListOffsets", e))?;
-                partitions.push(Partition {
-                    id: p.id(),
-                    leader: p.leader(),
-                    replicas: p.replicas().to_vec(),
-                    isr: p.isr().to_vec(),
-                    start_offset,
-                    end_offset,
-                });
+                every.add_partition(topic.name(), p.id());
             }
-            let (configs, defaults_reported) = match self.topic_configs(topic.name()) {
-                Ok(configs) => {
-                    let defaults = configs.iter().any(|c| c.origin != ConfigOrigin::Topic);
-                    (Some(configs), defaults)
-                }
-                Err(ClusterError::Unsupported { .. }) => (None, false),
-                Err(e) => return Err(e),
-            };
+        }
+        let starts = self.list_offsets(&every, Offset::Beginning)?;
+        let ends = self.list_offsets(&every, Offset::End)?;
+        let names: Vec<&str> = found.iter().map(|t| t.name()).collect();
+        let mut configs = match self.configs_of(&names) {
+            Ok(configs) => configs.into_iter().map(Some).collect(),
+            Err(ClusterError::Unsupported { .. }) => vec![None; names.len()],
+            Err(e) => return Err(e),
+        };
+        let mut topics = Vec::new();
+        for (topic, configs) in found.iter().zip(configs.drain(..)) {
+            let partitions = topic
+                .partitions()
+                .iter()
+                .map(|p| {
+                    let key = (topic.name().to_owned(), p.id());
+                    Partition {
+                        id: p.id(),
+                        leader: p.leader(),
+                        replicas: p.replicas().to_vec(),
+                        isr: p.isr().to_vec(),
+                        start_offset: starts[&key],
+                        end_offset: ends[&key],
+                    }
+                })
+                .collect();
             topics.push(Topic {
                 name: topic.name().to_owned(),
                 partitions,
+                defaults_reported: configs.as_ref().is_some_and(|c: &Vec<TopicConfig>| {
+                    c.iter().any(|c| c.origin != ConfigOrigin::Topic)
+                }),
                 configs,
-                defaults_reported,
             });
         }
         if let (Some(only), true) = (only, topics.is_empty()) {
@@ -254,30 +293,81 @@ impl ClusterReader {
 
     /// A topic's configs (DescribeConfigs), every one the broker reports.
     pub fn topic_configs(&self, topic: &str) -> Result<Vec<TopicConfig>, ClusterError> {
+        Ok(self.configs_of(&[topic])?.remove(0))
+    }
+
+    /// The configs of each of `topics`, in their order, in one DescribeConfigs.
+    fn configs_of(&self, topics: &[&str]) -> Result<Vec<Vec<TopicConfig>>, ClusterError> {
+        if topics.is_empty() {
+            return Ok(Vec::new());
+        }
         let options = AdminOptions::new()
             .request_timeout(Some(self.timeout))
             .operation_timeout(Some(self.timeout));
-        let resource = ResourceSpecifier::Topic(topic);
-        let answer = block_on(self.admin.describe_configs([&resource], &options))
+        let resources: Vec<ResourceSpecifier> =
+            topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
+        let answer = block_on(self.admin.describe_configs(&resources, &options))
             .map_err(|e| self.failed("DescribeConfigs", e))?;
-        let resource = answer
+        if answer.len() != topics.len() {
+            return Err(self.failed("DescribeConfigs", KafkaError::NoMessageReceived));
+        }
+        answer
             .into_iter()
-            .next()
-            .ok_or_else(|| self.failed("DescribeConfigs", KafkaError::NoMessageReceived))?
-            .map_err(|code| self.failed("DescribeConfigs", KafkaError::AdminOp(code)))?;
-        Ok(resource
-            .entries
-            .into_iter()
-            .map(|entry| TopicConfig {
-                origin: match entry.source {
-                    ConfigSource::DynamicTopic => ConfigOrigin::Topic,
-                    ConfigSource::Default => ConfigOrigin::Default,
-                    _ => ConfigOrigin::Broker,
-                },
-                name: entry.name,
-                value: entry.value,
+            .map(|resource| {
+                let resource = resource
+                    .map_err(|code| self.failed("DescribeConfigs", KafkaError::AdminOp(code)))?;
+                Ok(resource
+                    .entries
+                    .into_iter()
+                    .map(|entry| TopicConfig {
+                        origin: match entry.source {
+                            ConfigSource::DynamicTopic => ConfigOrigin::Topic,
+                            ConfigSource::Default => ConfigOrigin::Default,
+                            _ => ConfigOrigin::Broker,
+                        },
+                        name: entry.name,
+                        value: entry.value,
+                    })
+                    .collect())
             })
-            .collect())
+            .collect()
+    }
+
+    /// Each partition's offset at `at` (the start or the end), in one ListOffsets per leader.
+    fn list_offsets(
+        &self,
+        partitions: &TopicPartitionList,
+        at: Offset,
+    ) -> Result<HashMap<(String, i32), i64>, ClusterError> {
+        if partitions.count() == 0 {
+            return Ok(HashMap::new());
+        }
+        let mut asked = partitions.clone();
+        asked
+            .set_all_offsets(at)
+            .map_err(|e| self.failed("ListOffsets", e))?;
+        // Kafka's "offsets for times" with the special times for the start and the end.
+        let answer = self
+            .offsets
+            .offsets_for_times(asked, self.timeout)
+            .map_err(|e| self.failed("ListOffsets", e))?;
+        answer
+            .elements()
+            .iter()
+            .map(|e| {
+                if let Err(error) = e.error() {
+                    return Err(self.failed("ListOffsets", error));
+                }
+                match e.offset() {
+                    Offset::Offset(offset) => Ok(((e.topic().to_owned(), e.partition()), offset)),
+                    other => Err(ClusterError::Unreadable(format!(
+                        "ListOffsets answered {other:?} for {}/{}",
+                        e.topic(),
+                        e.partition()
+                    ))),
+                }
+            })
+            .collect()
     }
 
     /// The error for a failed `request`: named as unsupported when the broker lacks the API.
