@@ -10,6 +10,7 @@ mod error;
 pub mod frames;
 mod http_metrics;
 pub mod hub;
+mod key_tap;
 mod live_positions;
 pub mod openapi;
 pub mod recorder;

@@ -30,6 +30,7 @@ use tracing::{info, warn};
 
 use crate::{
     hub::Hub,
+    key_tap::KeyTap,
     recorder::HISTORY_GROUP,
     ride::PathPoint,
     store::{PageRequest, RideFilter, Store, StoreError},
@@ -41,10 +42,12 @@ const FETCH_WAIT_MS: &str = "10";
 /// Most running rides put back into the hub after a restart.
 const RESTORED_RIDES_MAX: usize = 10_000;
 
-/// Feeds positions into the hub until `shutdown`; sets `ready` once caught up with the topic.
+/// Feeds positions into the hub (and records of followed keys into `tap`) until `shutdown`; sets
+/// `ready` once caught up with the topic.
 pub async fn consume_positions(
     kafka: &KafkaConfig,
     hub: Arc<Hub>,
+    tap: Arc<KeyTap>,
     store: Arc<dyn Store>,
     ready: Arc<AtomicBool>,
     shutdown: CancellationToken,
@@ -97,6 +100,9 @@ pub async fn consume_positions(
             _ = recheck.tick(), if !catch_up.ends.is_empty() => continue,
             message = consumer.recv() => message,
         };
+        if let Ok(message) = &message {
+            tap.observe(message);
+        }
         match message {
             Ok(message) => match NewPosition::decode(message.payload().unwrap_or_default()) {
                 Ok(position) => {

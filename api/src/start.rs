@@ -182,9 +182,13 @@ impl Api {
         });
         parts.spawn({
             let (kafka, hub, store) = (process.kafka.clone(), state.hub.clone(), store.clone());
-            let (ready, stop) = (state.positions_ready.clone(), stop.clone());
+            let (tap, ready, stop) = (
+                state.system.tap(),
+                state.positions_ready.clone(),
+                stop.clone(),
+            );
             async move {
-                consume_positions(&kafka, hub, store, ready, stop)
+                consume_positions(&kafka, hub, tap, store, ready, stop)
                     .await
                     .map_err(RunError::Positions)
             }

@@ -5,7 +5,8 @@
 //!
 //! Reading the cluster costs admin requests, so it happens only when asked, at most once per
 //! [`REFRESH`] however many pages ask (they share the last read), and never on the live position
-//! path: rates and lag history advance only while someone watches. What the broker does not
+//! path: rates and lag history advance only while someone watches. A ride's tail is kept up to
+//! date by the [`KeyTap`] instead of being read again. What the broker does not
 //! report stays unreported (`None`), and for the groups this process is a member of, its own
 //! members say what they own ([`events::Membership`]), which matters on the built-in broker, which
 //! does not report assignments.
@@ -31,6 +32,7 @@ use utoipa::ToSchema;
 use crate::{
     error::chain,
     hub::{Hub, RideRecord},
+    key_tap::{self, KeyTap},
 };
 
 /// At most one read of the cluster per this long.
@@ -167,6 +169,7 @@ pub struct SystemView {
     /// The group members running in this process.
     members: Vec<MemberContext>,
     state: Mutex<ViewState>,
+    tap: Arc<KeyTap>,
     /// Reads of the cluster made, for `/metrics`.
     reads: AtomicU64,
 }
@@ -178,6 +181,7 @@ impl SystemView {
             hub,
             members,
             state: Mutex::default(),
+            tap: Arc::default(),
             reads: AtomicU64::new(0),
         }
     }
@@ -190,8 +194,10 @@ impl SystemView {
         {
             return latest.clone();
         }
+        // Dated from its start: a page asking every half second then sees a read every second.
+        let started = Instant::now();
         let result = self.read_now(&mut state).await;
-        state.latest = Some((Instant::now(), result.clone()));
+        state.latest = Some((started, result.clone()));
         result
     }
 
@@ -207,6 +213,9 @@ impl SystemView {
         let Some(view) = system.topics.iter().find(|t| t.topic.name == topic) else {
             return Err(TailError::UnknownTopic(topic.to_owned()));
         };
+        if let (TOPIC_NEW_POSITION, Some(key)) = (topic, key) {
+            return self.followed(key, limit).await;
+        }
         let query = TailQuery {
             topic: topic.to_owned(),
             key: key.map(str::to_owned),
@@ -230,6 +239,37 @@ impl SystemView {
         let records = Arc::new(records);
         state.tails.insert(query, (Instant::now(), records.clone()));
         Ok(records)
+    }
+
+    /// A key's newest records on `route.new-position`, from the [`KeyTap`] once it follows the
+    /// key; the first time, from a scan of the partition the key is on.
+    async fn followed(&self, key: &str, limit: usize) -> Result<Arc<Vec<Record>>, TailError> {
+        if let Some(records) = self.tap.follow(key, limit) {
+            return Ok(Arc::new(records));
+        }
+        let reader = self.reader(&mut *self.state.lock().await)?;
+        let partition = self.hub.ride_record(key).map(|r| r.partition);
+        let scan_key = key.to_owned();
+        let scanned = tokio::task::spawn_blocking(move || {
+            // The ends read now, after the tap began to follow the key: what the scan does not
+            // reach, the reader has yet to pass.
+            let mut topic = reader.topology(Some(TOPIC_NEW_POSITION))?.topics.remove(0);
+            topic
+                .partitions
+                .retain(|p| partition.is_none_or(|id| p.id == id));
+            let key = Some(scan_key.as_str());
+            events::cluster::newest_records(&reader, &topic, key, key_tap::KEPT, TAIL_WITHIN)
+        })
+        .await
+        .map_err(|e| TailError::Unreadable(Unreadable(e.to_string())))?
+        .map_err(|e| TailError::Unreadable(e.into()))?;
+        self.tap.backfill(key, scanned);
+        Ok(Arc::new(self.tap.follow(key, limit).unwrap_or_default()))
+    }
+
+    /// What the api's reader of `route.new-position` hands each record to.
+    pub fn tap(&self) -> Arc<KeyTap> {
+        self.tap.clone()
     }
 
     /// Where `ride_id`'s latest position is in Kafka, as this process read it.
@@ -396,21 +436,19 @@ impl SystemView {
 fn read(reader: &ClusterReader) -> Result<(Topology, Vec<Group>, Vec<String>), Unreadable> {
     let topology = reader.topology(None)?;
     let mut problems = Vec::new();
-    let names = match reader.group_names() {
-        Ok(names) => names,
-        Err(e) => {
-            problems.push(chain(&e));
-            Vec::new()
-        }
-    };
     let mut groups = Vec::new();
-    for (name, _) in names {
-        match reader.group(&name, &topology) {
-            Ok(group) => groups.push(group),
-            // Gone between the list and the describe.
-            Err(ClusterError::UnknownGroup(_)) => {}
-            Err(e) => problems.push(format!("group {name}: {}", chain(&e))),
+    match reader.groups(&topology) {
+        Ok(read) => {
+            for (name, group) in read {
+                match group {
+                    Ok(group) => groups.push(group),
+                    // Gone between the list and the offsets.
+                    Err(ClusterError::UnknownGroup(_)) => {}
+                    Err(e) => problems.push(format!("group {name}: {}", chain(&e))),
+                }
+            }
         }
+        Err(e) => problems.push(chain(&e)),
     }
     if topology.topics.iter().any(|t| t.configs.is_none()) {
         problems.push(format!(
