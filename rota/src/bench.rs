@@ -84,11 +84,27 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     // Every ride lasts minutes at city speed: after a warm-up all are driving during the window.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let recorded_before = history(&platform.kafka).await?;
+    let pages: Vec<_> = ride_ids
+        .iter()
+        .take(args.system_pages)
+        .map(|ride| {
+            let ride = ride.as_ref().expect("every ride started").clone();
+            tokio::spawn(system_page(http, ride, measuring.clone()))
+        })
+        .collect();
+    let cpu_before = cpu_seconds();
     measuring.store(true, Ordering::Release);
     let window = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     measuring.store(false, Ordering::Release);
     let elapsed = window.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    let (mut view_ms, mut tail_ms) = (Vec::new(), Vec::new());
+    for page in pages {
+        let (view, tail) = page.await??;
+        view_ms.extend(view);
+        tail_ms.extend(tail);
+    }
     let recorded_after = history(&platform.kafka).await?;
 
     let mut total = Seen::default();
@@ -101,6 +117,29 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         total.latencies_ms.extend(seen.latencies_ms);
     }
     report(&args, &mut total, elapsed);
+    println!(
+        "process CPU:           {cpu:.1} s in the window ({:.2} cores)",
+        cpu / elapsed
+    );
+    if args.system_pages > 0 {
+        let reads = scrape(http, "rota_system_reads_total").await?;
+        println!(
+            "System pages:          {} open, {} requests answered by {reads} cluster reads",
+            args.system_pages,
+            view_ms.len() + tail_ms.len()
+        );
+        for (what, ms) in [
+            ("/api/system", &mut view_ms),
+            ("ride's records", &mut tail_ms),
+        ] {
+            ms.sort_unstable();
+            println!(
+                "  {what:<20} p50 {} ms, max {} ms",
+                ms.get(ms.len() / 2).unwrap_or(&0),
+                ms.last().unwrap_or(&0)
+            );
+        }
+    }
     println!(
         "positions recorded:    {:.0}/s into the {} store; {} positions not yet recorded at the end",
         (recorded_after.recorded - recorded_before.recorded) as f64 / elapsed,
@@ -209,6 +248,70 @@ async fn watch_fleet(http: std::net::SocketAddr, measuring: Arc<AtomicBool>) -> 
         }
     }
     Ok(seen)
+}
+
+/// What an open System page following `ride` asks for, twice a second, until `measuring` is
+/// unset: the view, and the tail of the positions topic filtered by the ride's key (the costlier
+/// tail). Returns how long each request of each kind took, in milliseconds.
+async fn system_page(
+    http: std::net::SocketAddr,
+    ride: String,
+    measuring: Arc<AtomicBool>,
+) -> Result<(Vec<u64>, Vec<u64>)> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let tail = format!(
+        "/api/system/topics/{}/records?key={ride}",
+        events::TOPIC_NEW_POSITION
+    );
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let (mut view_ms, mut tail_ms) = (Vec::new(), Vec::new());
+    while !measuring.load(Ordering::Acquire) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    while measuring.load(Ordering::Acquire) {
+        tick.tick().await;
+        for (path, took) in [("/api/system", &mut view_ms), (tail.as_str(), &mut tail_ms)] {
+            let asked = Instant::now();
+            let response = client.get(format!("http://{http}{path}").parse()?).await?;
+            if response.status() != 200 {
+                bail!("{path}: {}", response.status());
+            }
+            response.into_body().collect().await?;
+            took.push(asked.elapsed().as_millis() as u64);
+        }
+    }
+    Ok((view_ms, tail_ms))
+}
+
+/// A counter's value on `/metrics`.
+async fn scrape(http: std::net::SocketAddr, name: &str) -> Result<u64> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let response = client
+        .get(format!("http://{http}/metrics").parse()?)
+        .await?;
+    let body = response.into_body().collect().await?.to_bytes();
+    String::from_utf8_lossy(&body)
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .with_context(|| format!("{name} is not on /metrics"))
+}
+
+/// CPU time this process has used (user and system), from `/proc/self/stat`.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which is in parentheses and may hold spaces).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime (fields 14 and 15 of the line, so 11 and 12 counted from 0 after the
+    // name), in clock ticks: 100 a second on Linux.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 async fn start_ride(http: std::net::SocketAddr, route: String) -> Result<String> {

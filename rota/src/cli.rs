@@ -365,6 +365,10 @@ pub struct BenchArgs {
     /// Seconds to measure for.
     #[arg(long, default_value_t = 20)]
     pub seconds: u64,
+    /// System pages kept open: each follows one ride, asking twice a second for `/api/system` and
+    /// the positions topic's newest records of the ride's key, as the page does.
+    #[arg(long, default_value_t = 0)]
+    pub system_pages: usize,
     /// Record history into this MongoDB instead of an embedded store in a temporary directory.
     #[arg(long, env = "MONGODB_URI", hide_env_values = true)]
     pub mongodb_uri: Option<String>,
