@@ -140,6 +140,27 @@ const SCENARIOS = {
       simulator.kill('SIGTERM');
     }
   },
+  // The System page while the broker (pid ARG.brokerPid) goes away: it says the cluster cannot be
+  // read, and keeps the last read drawn.
+  async systemOutage(browser) {
+    const { brokerPid } = JSON.parse(arg);
+    const page = await browser.newPage();
+    page.errors = [];
+    page.on('pageerror', (e) => page.errors.push(String(e)));
+    await page.goto(`${base}/system`);
+    await page.locator('#status.live').waitFor();
+    await page.locator('#topics article.topic').first().waitFor();
+    process.kill(brokerPid, 'SIGTERM');
+    const status = () => page.locator('#status').textContent();
+    await waitUntil(async () => (await status()).startsWith('cannot read the cluster'), 'the outage on the page');
+    await shot(page, 'system-outage');
+    return {
+      status: await status(),
+      live: await page.locator('#status.live').count(),
+      topicsStillDrawn: await page.locator('#topics article.topic').count(),
+      errors: page.errors,
+    };
+  },
   // Two rides from the routes panel (one by mouse, one by keyboard), a third over REST, a refresh
   // mid-ride, and the finish toasts.
   async live(browser) {

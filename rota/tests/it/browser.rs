@@ -5,9 +5,9 @@
 
 use crate::common;
 
-use std::{path::Path, process::Command};
+use std::{path::Path, process::Command, time::Duration};
 
-use common::{base_url, boot, boot_with, config, free_port, http, start_ride};
+use common::{base_url, boot, boot_with, config, eventually, free_port, http, start_ride};
 use rota::platform::PlatformConfig;
 use serde_json::{Value, json};
 
@@ -407,4 +407,42 @@ async fn the_system_page_shows_the_flow_lag_a_rides_partition_and_its_records() 
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
     assert_eq!(seen["pausedAt"], seen["stillAt"], "{seen}");
     platform.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_system_page_says_when_the_broker_is_gone_and_the_api_carries_on() {
+    let split = common::Split::new(Vec::new());
+    let broker = split.broker().await;
+    let api = split.api().await;
+    let base = format!("http://{}", split.http);
+    let arg = json!({ "brokerPid": broker.pid() }).to_string();
+    let seen = scenario("systemOutage", &base, &arg).await;
+    let status = seen["status"].as_str().unwrap();
+    assert!(
+        status.starts_with("cannot read the cluster: Kafka: Metadata failed: "),
+        "{seen}"
+    );
+    let cause = status.rsplit(": ").next().unwrap();
+    assert_eq!(
+        status.matches(cause).count(),
+        1,
+        "each cause once: {status}"
+    );
+    assert_eq!(seen["live"], 0, "{seen}");
+    assert!(seen["topicsStillDrawn"].as_u64().unwrap() >= 2, "{seen}");
+    broker.stop().await; // already stopping: waits for its clean exit
+
+    // The broker comes back: so does the view, from the same api process.
+    let _broker = split.broker().await;
+    eventually("the cluster is read again", Duration::from_secs(30), || {
+        let base = base.clone();
+        async move {
+            match http("GET", &format!("{base}/api/system"), None).await {
+                Ok((200, system)) if system["builtIn"] == true => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
+    api.stop().await;
 }

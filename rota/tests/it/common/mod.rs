@@ -367,6 +367,10 @@ impl RotaProcess {
         (process, http)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.0.id().expect("running")
+    }
+
     /// SIGKILL: a crash, with no chance to clean up.
     pub async fn kill(mut self) {
         self.0.kill().await.expect("killed");
