@@ -48,6 +48,16 @@ impl LiveRide {
             record: None,
         }
     }
+
+    /// Where its latest position was read, if one was.
+    fn record(&self) -> Option<RideRecord> {
+        let (partition, offset) = self.record?;
+        Some(RideRecord {
+            ride_id: self.view.id.clone(),
+            partition,
+            offset,
+        })
+    }
 }
 
 /// A running ride and where its latest position is in Kafka.
@@ -287,14 +297,7 @@ impl Hub {
             .rides
             .values()
             .filter(|r| !r.view.status.is_over())
-            .filter_map(|r| {
-                let (partition, offset) = r.record?;
-                Some(RideRecord {
-                    ride_id: r.view.id.clone(),
-                    partition,
-                    offset,
-                })
-            })
+            .filter_map(LiveRide::record)
             .collect();
         records.sort_by(|a, b| a.ride_id.cmp(&b.ride_id));
         records
@@ -302,13 +305,7 @@ impl Hub {
 
     /// Where `ride_id`'s latest position was read, running or not.
     pub fn ride_record(&self, ride_id: &str) -> Option<RideRecord> {
-        let state = self.lock();
-        let (partition, offset) = state.rides.get(ride_id)?.record?;
-        Some(RideRecord {
-            ride_id: ride_id.to_owned(),
-            partition,
-            offset,
-        })
+        self.lock().rides.get(ride_id)?.record()
     }
 }
 
