@@ -27,8 +27,139 @@ pub enum ClientFrame {
     /// Watches one ride, also one started elsewhere or before a page refresh.
     #[serde(rename_all = "camelCase")]
     Watch { ride_id: String },
-    /// Watches every ride on the platform.
-    WatchFleet,
+    /// Watches the fleet: a `fleet` frame with every running ride (in `bounds`, if given), then one
+    /// `fleet` frame per batch interval with the rides that moved. Sent again, it moves the
+    /// viewport (the map panned) and answers with a new full `fleet` frame.
+    WatchFleet {
+        #[serde(default)]
+        bounds: Option<Bounds>,
+    },
+}
+
+/// A map viewport in degrees: `south` ≤ `north`, `west` ≤ `east`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Bounds {
+    pub south: f64,
+    pub west: f64,
+    pub north: f64,
+    pub east: f64,
+}
+
+impl Bounds {
+    /// Why these bounds cannot be used, if they cannot.
+    pub fn invalid(&self) -> Option<&'static str> {
+        let Self {
+            south,
+            west,
+            north,
+            east,
+        } = *self;
+        if ![south, west, north, east].iter().all(|v| v.is_finite()) {
+            Some("bounds must be numbers")
+        } else if south > north || west > east {
+            Some("bounds need south <= north and west <= east")
+        } else {
+            None
+        }
+    }
+
+    pub fn contains(&self, at: LatLng) -> bool {
+        (self.south..=self.north).contains(&at.lat) && (self.west..=self.east).contains(&at.lng)
+    }
+}
+
+/// A ride that moved, in a `fleet` frame: the fields of a `position` frame as one array, in the
+/// order of [`FleetMove::FIELDS`] (ten thousand rides make twenty thousand of these a second).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FleetMove(
+    pub String,
+    pub String,
+    pub f64,
+    pub f64,
+    pub f64,
+    pub f64,
+    pub f64,
+    pub f64,
+    pub f64,
+    pub u64,
+    pub i64,
+);
+
+impl utoipa::PartialSchema for FleetMove {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ArrayItems, ObjectBuilder, Type};
+        let field = |(name, kind): &(&str, Type)| {
+            ObjectBuilder::new()
+                .schema_type(kind.clone())
+                .title(Some(*name))
+                .build()
+        };
+        ArrayBuilder::new()
+            .description(Some(
+                "A ride that moved: the fields of a `position` frame as one array, in the order \
+                 of the items' titles.",
+            ))
+            .prefix_items(FleetMove::FIELDS.iter().map(field))
+            .items(ArrayItems::False)
+            .min_items(Some(FleetMove::FIELDS.len()))
+            .build()
+            .into()
+    }
+}
+
+impl ToSchema for FleetMove {}
+
+impl FleetMove {
+    /// The array's items: the `position` frame's field names and their types.
+    pub const FIELDS: [(&'static str, utoipa::openapi::schema::Type); 11] = {
+        use utoipa::openapi::schema::Type::{Integer, Number, String};
+        [
+            ("rideId", String),
+            ("routeId", String),
+            ("lat", Number),
+            ("lng", Number),
+            ("heading", Number),
+            ("speedKmh", Number),
+            ("progress", Number),
+            ("distanceM", Number),
+            ("routeLengthM", Number),
+            ("seq", Integer),
+            ("timestamp", Integer),
+        ]
+    };
+
+    pub fn ride_id(&self) -> &str {
+        &self.0
+    }
+
+    pub fn route_id(&self) -> &str {
+        &self.1
+    }
+
+    pub fn lat_lng(&self) -> LatLng {
+        LatLng {
+            lat: self.2,
+            lng: self.3,
+        }
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.9
+    }
+
+    /// When the simulator published it, in milliseconds since the Unix epoch.
+    pub fn timestamp(&self) -> i64 {
+        self.10
+    }
+}
+
+/// A ride over since the last `fleet` frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetOver {
+    pub ride_id: String,
+    pub route_id: String,
+    pub status: RideStatus,
 }
 
 /// What the server sends.
@@ -49,9 +180,22 @@ pub enum ServerFrame<'a> {
         ride: Option<Cow<'a, Ride>>,
         path: Cow<'a, [LatLng]>,
     },
-    /// The rides not yet over.
+    /// The fleet, for `watch-fleet`. `full`: `moved` holds every running ride in view with its
+    /// latest position, and a ride shown in view but not listed is gone. Otherwise `moved` holds
+    /// each ride that moved since the last frame, once, at its latest position; `left` the rides that
+    /// moved out of the viewport; `over` the rides that ended (their last position is in `moved`).
+    /// `running` counts the rides not over on the platform, `inView` those in the viewport.
     #[serde(rename_all = "camelCase")]
-    WatchingFleet { rides: Vec<Cow<'a, Ride>> },
+    Fleet {
+        full: bool,
+        running: usize,
+        in_view: usize,
+        moved: Cow<'a, [FleetMove]>,
+        #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+        left: Cow<'a, [String]>,
+        #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+        over: Cow<'a, [FleetOver]>,
+    },
     /// A vehicle moved. A `seq` of 0 for a ride already shown means it is driven again from its
     /// start: start its trail over.
     Position(Cow<'a, NewPosition<LatLng>>),
@@ -134,7 +278,42 @@ mod tests {
             (&serde_json::json!("c"), &serde_json::json!("driving"))
         );
         let frame: ClientFrame = serde_json::from_str(r#"{"type":"watch-fleet"}"#).unwrap();
-        assert!(matches!(frame, ClientFrame::WatchFleet));
+        assert!(matches!(frame, ClientFrame::WatchFleet { bounds: None }));
+    }
+
+    #[test]
+    fn bounds_say_what_is_wrong_with_them_and_hold_their_edges() {
+        let box_ = |south, west, north, east| Bounds {
+            south,
+            west,
+            north,
+            east,
+        };
+        assert_eq!(box_(-16.0, -48.0, -15.0, -47.0).invalid(), None);
+        assert!(
+            box_(-15.0, -48.0, -16.0, -47.0)
+                .invalid()
+                .unwrap()
+                .contains("south")
+        );
+        assert!(box_(f64::NAN, -48.0, -15.0, -47.0).invalid().is_some());
+        let inside = box_(-16.0, -48.0, -15.0, -47.0);
+        assert!(
+            inside.contains(LatLng {
+                lat: -15.0,
+                lng: -48.0
+            }),
+            "edges are in"
+        );
+        assert!(!inside.contains(LatLng {
+            lat: -14.9,
+            lng: -47.5
+        }));
+        let frame: ClientFrame = serde_json::from_str(
+            r#"{"type":"watch-fleet","bounds":{"south":-16,"west":-48,"north":-15,"east":-47}}"#,
+        )
+        .unwrap();
+        assert!(matches!(frame, ClientFrame::WatchFleet { bounds: Some(b) } if b == inside));
     }
 
     #[test]
@@ -150,8 +329,29 @@ mod tests {
                 ride: Some(Cow::Borrowed(&ride)),
                 path: Cow::Borrowed(&path),
             },
-            ServerFrame::WatchingFleet {
-                rides: vec![Cow::Borrowed(&ride)],
+            ServerFrame::Fleet {
+                full: false,
+                running: 2,
+                in_view: 1,
+                moved: Cow::Owned(vec![FleetMove(
+                    "r".into(),
+                    "1".into(),
+                    -15.8,
+                    -47.9,
+                    90.0,
+                    30.0,
+                    0.5,
+                    10.0,
+                    20.0,
+                    3,
+                    7,
+                )]),
+                left: Cow::Owned(vec!["q".into()]),
+                over: Cow::Owned(vec![FleetOver {
+                    ride_id: "p".into(),
+                    route_id: "2".into(),
+                    status: RideStatus::Finished,
+                }]),
             },
             ServerFrame::Finished {
                 ride_id: "r".into(),

@@ -1,21 +1,30 @@
 //! The WebSocket hub: what every ride looks like now, and who is watching it.
 //!
-//! One consumer per api process feeds every position into [`Hub::broadcast_position`], which updates the ride
-//! and fans a pre-serialized frame out to the sockets watching that ride or the whole fleet. Watching
-//! registers the socket and takes the ride's snapshot under the same lock, so a watcher sees the path
-//! so far followed by every later position, with no gap and no repeat — also after a page refresh.
+//! One consumer per api process feeds every position into [`Hub::broadcast_position`], which updates
+//! the ride and sends a pre-serialized `position` frame to the sockets watching that ride. Watching
+//! registers the socket and takes the ride's snapshot under the same lock, so a watcher sees the
+//! path so far followed by every later position, with no gap and no repeat — also after a page
+//! refresh.
 //!
-//! Each socket has a bounded queue. A socket whose queue is full is dropped from the hub rather than
-//! slowing the others or silently missing positions: its connection is closed with a "too slow"
-//! reason, and a client that reconnects and watches again gets a fresh snapshot.
+//! Fleet watchers are served in batches instead: a position only marks its ride as moved, and every
+//! [`FLEET_BATCH`] [`Hub::flush_fleet`] sends each fleet watcher one `fleet` frame with the rides
+//! that moved (those in its viewport, if it gave one). So a position costs its own ride's watchers,
+//! a batch costs the rides that moved times the viewport watchers, and the whole-fleet watchers
+//! share one serialized frame: no work grows with sockets × positions.
+//!
+//! Each socket has a queue bounded in frames and in bytes. A socket whose queue is full is dropped
+//! from the hub rather than slowing the others or silently missing positions: its connection is
+//! closed with a "too slow" reason, and a client that reconnects and watches again gets a fresh
+//! snapshot.
 
 use std::{
     borrow::Cow,
     collections::{HashMap, HashSet, VecDeque},
     sync::{
         Arc, Mutex, MutexGuard,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
+    time::Duration,
 };
 
 use axum::extract::ws::Utf8Bytes;
@@ -23,17 +32,26 @@ use events::NewPosition;
 use ops::{Exposition, Metered};
 use routes::LatLng;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
-use crate::{frames::ServerFrame, ride::Ride};
+use crate::{
+    frames::{Bounds, FleetMove, FleetOver, ServerFrame},
+    ride::Ride,
+};
 
 /// How many finished rides are remembered for `GET /api/rides/{id}` and late watchers.
 const FINISHED_RIDES_KEPT: usize = 1_000;
+
+/// How often fleet watchers get a `fleet` frame with the rides that moved.
+pub const FLEET_BATCH: Duration = Duration::from_millis(50);
 
 /// A ride as the hub holds it: its view, its path so far, and who watches it.
 struct LiveRide {
     view: Ride,
     /// The path so far, for watchers who arrive mid-ride.
     path: Vec<LatLng>,
+    /// The latest position's seq.
+    seq: u64,
     watchers: HashSet<u64>,
     /// Where its latest position was read: (partition, offset) on `route.new-position`.
     record: Option<(i32, i64)>,
@@ -44,6 +62,7 @@ impl LiveRide {
         Self {
             view,
             path: Vec::new(),
+            seq: 0,
             watchers: HashSet::new(),
             record: None,
         }
@@ -57,6 +76,25 @@ impl LiveRide {
             partition,
             offset,
         })
+    }
+
+    /// Its latest position as a `fleet` frame lists it, once it has one.
+    fn fleet_move(&self) -> Option<FleetMove> {
+        let v = &self.view;
+        let at = v.position?;
+        Some(FleetMove(
+            v.id.clone(),
+            v.route_id.clone(),
+            at.lat,
+            at.lng,
+            v.heading,
+            v.speed_kmh,
+            v.progress,
+            v.distance_m,
+            v.route_length_m,
+            self.seq,
+            v.updated_at.unwrap_or_default(),
+        ))
     }
 }
 
@@ -74,16 +112,46 @@ pub struct RideRecord {
 /// One socket's end of the hub.
 pub struct Subscription {
     pub id: u64,
-    pub frames: mpsc::Receiver<Utf8Bytes>,
+    frames: mpsc::Receiver<Utf8Bytes>,
+    queued: Arc<AtomicUsize>,
     /// Set when the hub dropped this socket because its queue was full.
     pub too_slow: Arc<AtomicBool>,
 }
 
+impl Subscription {
+    /// The next frame to write; `None` once the hub let go of this socket.
+    pub async fn recv(&mut self) -> Option<Utf8Bytes> {
+        let frame = self.frames.recv().await?;
+        Some(self.taken(frame))
+    }
+
+    /// A frame already queued, if there is one.
+    pub fn try_recv(&mut self) -> Option<Utf8Bytes> {
+        let frame = self.frames.try_recv().ok()?;
+        Some(self.taken(frame))
+    }
+
+    fn taken(&self, frame: Utf8Bytes) -> Utf8Bytes {
+        self.queued.fetch_sub(frame.len(), Ordering::Relaxed);
+        frame
+    }
+}
+
 struct Subscriber {
     frames: mpsc::Sender<Utf8Bytes>,
+    /// Bytes queued and not yet taken by the socket, and how many may be.
+    queued: Arc<AtomicUsize>,
+    queue_bytes: usize,
     too_slow: Arc<AtomicBool>,
     rides: HashSet<String>,
-    fleet: bool,
+}
+
+/// A fleet watcher's viewport and the rides it was last told are in it.
+#[derive(Default)]
+struct FleetWatch {
+    bounds: Option<Bounds>,
+    /// With bounds: the rides in view as this watcher knows them, to say when one leaves.
+    visible: HashSet<String>,
 }
 
 #[derive(Default)]
@@ -91,23 +159,48 @@ struct State {
     rides: HashMap<String, LiveRide>,
     finished: VecDeque<String>,
     subscribers: HashMap<u64, Subscriber>,
+    /// Watchers of rides this replica has not heard of yet (they may start on another replica).
+    early: HashMap<String, HashSet<u64>>,
+    fleet: HashMap<u64, FleetWatch>,
+    /// Rides that moved since the last fleet batch, and those that ended.
+    moved: HashSet<String>,
+    over: Vec<FleetOver>,
+}
+
+impl State {
+    /// Adds a ride, with the sockets that asked for it before it existed here.
+    fn insert_ride(&mut self, mut ride: LiveRide) {
+        if let Some(early) = self.early.remove(&ride.view.id) {
+            ride.watchers.extend(early);
+        }
+        self.rides.insert(ride.view.id.clone(), ride);
+    }
+
+    fn running(&self) -> usize {
+        self.rides
+            .values()
+            .filter(|r| !r.view.status.is_over())
+            .count()
+    }
 }
 
 pub struct Hub {
     state: Mutex<State>,
     next_id: AtomicU64,
     queue: usize,
+    queue_bytes: usize,
     /// Positions received from Kafka, for `/metrics`.
     positions: AtomicU64,
 }
 
 impl Hub {
-    /// `queue` is the per-socket frame queue length.
-    pub fn new(queue: usize) -> Self {
+    /// Each socket may have `queue` frames and `queue_bytes` bytes queued.
+    pub fn new(queue: usize, queue_bytes: usize) -> Self {
         Self {
             state: Mutex::default(),
             next_id: AtomicU64::new(1),
             queue,
+            queue_bytes,
             positions: AtomicU64::new(0),
         }
     }
@@ -122,16 +215,19 @@ impl Hub {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.queue);
         let too_slow = Arc::new(AtomicBool::new(false));
+        let queued = Arc::new(AtomicUsize::new(0));
         let subscriber = Subscriber {
             frames: tx,
+            queue_bytes: self.queue_bytes,
+            queued: queued.clone(),
             too_slow: too_slow.clone(),
             rides: HashSet::new(),
-            fleet: false,
         };
         self.lock().subscribers.insert(id, subscriber);
         Subscription {
             id,
             frames: rx,
+            queued,
             too_slow,
         }
     }
@@ -146,9 +242,7 @@ impl Hub {
     pub fn ride_requested(&self, ride: &Ride) {
         let mut state = self.lock();
         if !state.rides.contains_key(&ride.id) {
-            state
-                .rides
-                .insert(ride.id.clone(), LiveRide::new(ride.clone()));
+            state.insert_ride(LiveRide::new(ride.clone()));
         }
     }
 
@@ -156,8 +250,9 @@ impl Hub {
     /// Positions read from Kafka afterwards continue it (those already in the path are skipped).
     pub fn restore(&self, view: Ride, path: Vec<LatLng>) {
         let mut ride = LiveRide::new(view);
+        ride.seq = path.len().saturating_sub(1) as u64;
         ride.path = path;
-        self.lock().rides.insert(ride.view.id.clone(), ride);
+        self.lock().insert_ride(ride);
     }
 
     pub fn ride(&self, ride_id: &str) -> Option<Ride> {
@@ -169,17 +264,25 @@ impl Hub {
     pub fn watch_ride(&self, id: u64, ride_id: &str) {
         let mut state = self.lock();
         let State {
-            rides, subscribers, ..
+            rides,
+            subscribers,
+            early,
+            ..
         } = &mut *state;
         let Some(subscriber) = subscribers.get_mut(&id) else {
             return;
         };
         subscriber.rides.insert(ride_id.to_owned());
-        // Not seen yet: `broadcast_position` adds this socket as a watcher when the ride appears.
-        let ride = rides.get_mut(ride_id).map(|ride| {
-            ride.watchers.insert(id);
-            &*ride
-        });
+        let ride = match rides.get_mut(ride_id) {
+            Some(ride) => {
+                ride.watchers.insert(id);
+                Some(&*ride)
+            }
+            None => {
+                early.entry(ride_id.to_owned()).or_default().insert(id);
+                None
+            }
+        };
         let snapshot = ServerFrame::Watching {
             ride_id: ride_id.into(),
             ride: ride.as_ref().map(|r| Cow::Borrowed(&r.view)),
@@ -189,22 +292,116 @@ impl Hub {
         send(&mut state, id, snapshot);
     }
 
-    /// Starts sending every ride's positions to the socket, preceded by a `watching-fleet` frame
-    /// listing the rides not yet finished.
-    pub fn watch_fleet(&self, id: u64) {
+    /// Makes the socket a fleet watcher of the rides in `bounds` (all, without), or moves its
+    /// viewport: a full `fleet` frame now, batches with the rides that moved from the next
+    /// [`Hub::flush_fleet`] on.
+    pub fn watch_fleet(&self, id: u64, bounds: Option<Bounds>) {
         let mut state = self.lock();
-        let Some(subscriber) = state.subscribers.get_mut(&id) else {
+        if !state.subscribers.contains_key(&id) {
             return;
-        };
-        subscriber.fleet = true;
-        let running: Vec<Cow<Ride>> = state
-            .rides
+        }
+        let running = state.running();
+        let State { rides, fleet, .. } = &mut *state;
+        let moved: Vec<FleetMove> = rides
             .values()
-            .map(|r| Cow::Borrowed(&r.view))
-            .filter(|v| !v.status.is_over())
+            .filter(|r| !r.view.status.is_over())
+            .filter_map(LiveRide::fleet_move)
+            .filter(|m| bounds.is_none_or(|b| b.contains(m.lat_lng())))
             .collect();
-        let frame = ServerFrame::WatchingFleet { rides: running }.text();
+        let watch = fleet.entry(id).or_default();
+        watch.bounds = bounds;
+        watch.visible = match bounds {
+            Some(_) => moved.iter().map(|m| m.ride_id().to_owned()).collect(),
+            None => HashSet::new(),
+        };
+        let frame = ServerFrame::Fleet {
+            full: true,
+            running,
+            in_view: moved.len(),
+            moved: Cow::Owned(moved),
+            left: Cow::Borrowed(&[]),
+            over: Cow::Borrowed(&[]),
+        }
+        .text();
         send(&mut state, id, frame);
+    }
+
+    /// Sends each fleet watcher the rides that moved since the last call (and those that left its
+    /// viewport or ended), one `fleet` frame each; nothing to whom nothing changed.
+    pub fn flush_fleet(&self) {
+        let mut state = self.lock();
+        let moved = std::mem::take(&mut state.moved);
+        let over = std::mem::take(&mut state.over);
+        if state.fleet.is_empty() || (moved.is_empty() && over.is_empty()) {
+            return;
+        }
+        let moved: Vec<FleetMove> = moved
+            .iter()
+            .filter_map(|id| state.rides.get(id)?.fleet_move())
+            .collect();
+        let running = state.running();
+        let mut whole_fleet = None;
+        let mut frames = Vec::with_capacity(state.fleet.len());
+        for (&id, watch) in &mut state.fleet {
+            let Some(bounds) = watch.bounds else {
+                // Every whole-fleet watcher gets the same frame: serialize it once.
+                let frame = whole_fleet.get_or_insert_with(|| {
+                    ServerFrame::Fleet {
+                        full: false,
+                        running,
+                        in_view: running,
+                        moved: Cow::Borrowed(&moved),
+                        left: Cow::Borrowed(&[]),
+                        over: Cow::Borrowed(&over),
+                    }
+                    .text()
+                });
+                frames.push((id, frame.clone()));
+                continue;
+            };
+            let mut in_view = Vec::new();
+            let mut left = Vec::new();
+            for m in &moved {
+                if bounds.contains(m.lat_lng()) {
+                    watch.visible.insert(m.ride_id().to_owned());
+                    in_view.push(m.clone());
+                } else if watch.visible.remove(m.ride_id()) {
+                    left.push(m.ride_id().to_owned());
+                }
+            }
+            let over: Vec<FleetOver> = over
+                .iter()
+                .filter(|o| watch.visible.remove(&o.ride_id))
+                .cloned()
+                .collect();
+            if in_view.is_empty() && left.is_empty() && over.is_empty() {
+                continue;
+            }
+            let frame = ServerFrame::Fleet {
+                full: false,
+                running,
+                in_view: watch.visible.len(),
+                moved: Cow::Owned(in_view),
+                left: Cow::Owned(left),
+                over: Cow::Owned(over),
+            };
+            frames.push((id, frame.text()));
+        }
+        for (id, frame) in frames {
+            send(&mut state, id, frame);
+        }
+    }
+
+    /// Calls [`Hub::flush_fleet`] every `every` until `shutdown`.
+    pub async fn batch_fleet(&self, every: Duration, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = ticks.tick() => self.flush_fleet(),
+            }
+        }
     }
 
     /// Queues a frame for one socket (replies to its own requests).
@@ -219,14 +416,8 @@ impl Hub {
         let mut state = self.lock();
         if !state.rides.contains_key(ride_id) {
             // Sockets may watch a ride before its first position reaches this replica.
-            let mut ride = LiveRide::new(Ride::new(ride_id, &event.route_id, &event.client_id));
-            ride.watchers = state
-                .subscribers
-                .iter()
-                .filter(|(_, s)| s.rides.contains(ride_id))
-                .map(|(id, _)| *id)
-                .collect();
-            state.rides.insert(ride_id.to_owned(), ride);
+            let ride = LiveRide::new(Ride::new(ride_id, &event.route_id, &event.client_id));
+            state.insert_ride(ride);
         }
         let Some(ride) = state.rides.get_mut(ride_id) else {
             return;
@@ -244,30 +435,36 @@ impl Hub {
             }
         }
         ride.path.push(event.lat_lng());
+        ride.seq = event.seq;
         ride.view.apply(event);
 
-        let frame = ServerFrame::Position(Cow::Owned(event.for_browser())).text();
-        let mut targets: Vec<u64> = ride.watchers.iter().copied().collect();
-        targets.extend(
-            state
-                .subscribers
-                .iter()
-                .filter(|(_, s)| s.fleet && !s.rides.contains(ride_id))
-                .map(|(id, _)| *id),
-        );
         let status = event.status();
-        let over_frame = status.is_over().then(|| {
-            ServerFrame::Finished {
-                ride_id: ride_id.into(),
-                route_id: event.route_id.as_str().into(),
-                status,
+        let watchers: Vec<u64> = ride.watchers.iter().copied().collect();
+        if !watchers.is_empty() {
+            let frame = ServerFrame::Position(Cow::Owned(event.for_browser())).text();
+            let over_frame = status.is_over().then(|| {
+                ServerFrame::Finished {
+                    ride_id: ride_id.into(),
+                    route_id: event.route_id.as_str().into(),
+                    status,
+                }
+                .text()
+            });
+            for id in watchers {
+                send(&mut state, id, frame.clone());
+                if let Some(f) = &over_frame {
+                    send(&mut state, id, f.clone());
+                }
             }
-            .text()
-        });
-        for id in targets {
-            send(&mut state, id, frame.clone());
-            if let Some(f) = &over_frame {
-                send(&mut state, id, f.clone());
+        }
+        if !state.fleet.is_empty() {
+            state.moved.insert(ride_id.to_owned());
+            if status.is_over() {
+                state.over.push(FleetOver {
+                    ride_id: ride_id.to_owned(),
+                    route_id: event.route_id.clone(),
+                    status,
+                });
             }
         }
         if status.is_over() {
@@ -313,12 +510,7 @@ impl Metered for Hub {
     fn expose(&self, out: &mut Exposition) {
         let (sockets, running) = {
             let state = self.lock();
-            let running = state
-                .rides
-                .values()
-                .filter(|r| !r.view.status.is_over())
-                .count();
-            (state.subscribers.len(), running)
+            (state.subscribers.len(), state.running())
         };
         out.gauge(
             "rota_websocket_clients",
@@ -343,7 +535,8 @@ fn send(state: &mut State, id: u64, frame: Utf8Bytes) {
     let Some(subscriber) = state.subscribers.get(&id) else {
         return;
     };
-    if subscriber.frames.try_send(frame).is_err() {
+    let queued = subscriber.queued.fetch_add(frame.len(), Ordering::Relaxed) + frame.len();
+    if queued > subscriber.queue_bytes || subscriber.frames.try_send(frame).is_err() {
         subscriber.too_slow.store(true, Ordering::Relaxed);
         tracing::warn!(
             socket = id,
@@ -354,10 +547,16 @@ fn send(state: &mut State, id: u64, frame: Utf8Bytes) {
 }
 
 fn remove_subscriber(state: &mut State, id: u64) {
+    state.fleet.remove(&id);
     if let Some(subscriber) = state.subscribers.remove(&id) {
         for ride_id in subscriber.rides {
             if let Some(ride) = state.rides.get_mut(&ride_id) {
                 ride.watchers.remove(&id);
+            } else if let Some(early) = state.early.get_mut(&ride_id) {
+                early.remove(&id);
+                if early.is_empty() {
+                    state.early.remove(&ride_id);
+                }
             }
         }
     }
@@ -388,7 +587,7 @@ mod tests {
 
     fn drain(sub: &mut Subscription) -> Vec<serde_json::Value> {
         let mut frames = Vec::new();
-        while let Ok(frame) = sub.frames.try_recv() {
+        while let Some(frame) = sub.try_recv() {
             frames.push(serde_json::from_str(frame.as_str()).unwrap());
         }
         frames
@@ -396,30 +595,235 @@ mod tests {
 
     #[test]
     fn a_slow_socket_is_dropped_without_costing_the_others_a_frame() {
-        let hub = Hub::new(4);
+        let hub = Hub::new(4, 1 << 20);
         let mut fast = hub.subscribe();
         let slow = hub.subscribe();
-        hub.watch_fleet(fast.id);
-        hub.watch_fleet(slow.id);
+        let mut fleet = hub.subscribe();
+        let slow_fleet = hub.subscribe();
+        hub.watch_ride(fast.id, "r");
+        hub.watch_ride(slow.id, "r");
+        hub.watch_fleet(fleet.id, None);
+        hub.watch_fleet(slow_fleet.id, None);
         let mut received = drain(&mut fast).len();
+        let mut batches = drain(&mut fleet).len();
         for seq in 0..10 {
             hub.broadcast_position(&position("r", seq, false), None);
+            hub.flush_fleet();
             received += drain(&mut fast).len();
+            batches += drain(&mut fleet).len();
         }
         assert_eq!(
             received, 11,
-            "the fast socket got the fleet snapshot and every position"
+            "the fast socket got the ride's snapshot and every position"
         );
-        assert!(
-            slow.too_slow.load(Ordering::Relaxed),
-            "the slow socket is marked"
+        assert_eq!(batches, 11, "the fast fleet socket got all 10 batches");
+        for socket in [&slow, &slow_fleet] {
+            assert!(
+                socket.too_slow.load(Ordering::Relaxed),
+                "a slow socket is marked"
+            );
+        }
+        assert_eq!(hub.sockets(), 2, "and let go");
+    }
+
+    #[test]
+    fn a_socket_with_too_many_bytes_queued_is_dropped() {
+        let hub = Hub::new(1_000, 2_000);
+        let mut fast = hub.subscribe();
+        let slow = hub.subscribe();
+        hub.watch_ride(fast.id, "r");
+        hub.watch_ride(slow.id, "r");
+        let mut received = 0;
+        for seq in 0..20 {
+            hub.broadcast_position(&position("r", seq, false), None);
+            received += drain(&mut fast).len();
+        }
+        assert_eq!(received, 21, "frames taken as they come never add up");
+        assert!(slow.too_slow.load(Ordering::Relaxed));
+        assert_eq!(hub.sockets(), 1);
+    }
+
+    /// The rides of a `fleet` frame by id: (seq, lat) of each, and the frame's `left` and `over`.
+    fn fleet_frame(frame: &serde_json::Value) -> (Vec<(String, u64)>, Vec<String>, Vec<String>) {
+        assert_eq!(frame["type"], "fleet", "{frame}");
+        let moved = frame["moved"].as_array().unwrap().iter().map(|m| {
+            let m: FleetMove = serde_json::from_value(m.clone()).unwrap();
+            (m.ride_id().to_owned(), m.seq())
+        });
+        let ids = |key: &str, field: Option<&str>| -> Vec<String> {
+            frame[key].as_array().map_or(Vec::new(), |items| {
+                items
+                    .iter()
+                    .map(|v| field.map_or(v, |f| &v[f]).as_str().unwrap().to_owned())
+                    .collect()
+            })
+        };
+        let mut moved: Vec<_> = moved.collect();
+        moved.sort();
+        (moved, ids("left", None), ids("over", Some("rideId")))
+    }
+
+    #[test]
+    fn batched_fleet_frames_carry_every_moved_ride_once_at_its_latest_position() {
+        let hub = Hub::new(64, 1 << 20);
+        hub.broadcast_position(&position("quiet", 0, false), None);
+        let mut fleet = hub.subscribe();
+        hub.watch_fleet(fleet.id, None);
+        let full = drain(&mut fleet);
+        assert_eq!(
+            (full[0]["full"].as_bool(), full[0]["running"].as_u64()),
+            (Some(true), Some(1))
         );
-        assert_eq!(hub.sockets(), 1, "and let go");
+        assert_eq!(fleet_frame(&full[0]).0, [("quiet".to_owned(), 0)]);
+
+        for seq in 0..3 {
+            hub.broadcast_position(&position("a", seq, false), None);
+        }
+        hub.broadcast_position(&position("b", 0, false), None);
+        hub.flush_fleet();
+        let frames = drain(&mut fleet);
+        assert_eq!(frames.len(), 1, "one frame per batch");
+        assert_eq!(frames[0]["full"], false);
+        assert_eq!(frames[0]["running"], 3);
+        assert_eq!(
+            fleet_frame(&frames[0]),
+            (
+                vec![("a".to_owned(), 2), ("b".to_owned(), 0)],
+                vec![],
+                vec![]
+            ),
+            "each ride that moved once, at its latest position; the quiet one not at all"
+        );
+
+        hub.flush_fleet();
+        assert!(drain(&mut fleet).is_empty(), "nothing moved, nothing sent");
+
+        hub.broadcast_position(&position("b", 1, true), None);
+        hub.flush_fleet();
+        let frames = drain(&mut fleet);
+        assert_eq!(
+            fleet_frame(&frames[0]),
+            (vec![("b".to_owned(), 1)], vec![], vec!["b".to_owned()]),
+            "a ride's last position and its end in one frame"
+        );
+        assert_eq!(frames[0]["over"][0]["status"], "finished");
+        assert_eq!(frames[0]["running"], 2);
+    }
+
+    #[test]
+    fn a_fleet_entry_holds_the_position_frames_fields_in_the_documented_order() {
+        let hub = Hub::new(64, 1 << 20);
+        let event = NewPosition {
+            progress: 0.25,
+            distance_m: 120.0,
+            route_length_m: 480.0,
+            heading: 45.0,
+            speed_kmh: 33.0,
+            timestamp: 1_234,
+            ..position("r", 0, false)
+        };
+        hub.broadcast_position(&event, None);
+        let mut fleet = hub.subscribe();
+        hub.watch_fleet(fleet.id, None);
+        let frames = drain(&mut fleet);
+        let entry = &frames[0]["moved"][0];
+        let frame = serde_json::to_value(ServerFrame::Position(Cow::Owned(event.for_browser())));
+        let frame = frame.unwrap();
+        for (i, (name, _)) in FleetMove::FIELDS.iter().enumerate() {
+            let expected = match *name {
+                "lat" | "lng" => &frame["position"][name],
+                _ => &frame[name],
+            };
+            assert_eq!(&entry[i], expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_viewport_gets_the_rides_entering_and_leaving_it() {
+        let hub = Hub::new(64, 1 << 20);
+        let at = |ride: &str, seq: u64, lat: f64| NewPosition {
+            position: [-47.9, lat],
+            ..position(ride, seq, false)
+        };
+        hub.broadcast_position(&at("inside", 0, -15.80), None);
+        hub.broadcast_position(&at("outside", 0, -10.0), None);
+        let mut viewer = hub.subscribe();
+        let bounds = Bounds {
+            south: -16.0,
+            west: -48.0,
+            north: -15.0,
+            east: -47.0,
+        };
+        hub.watch_fleet(viewer.id, Some(bounds));
+        let full = drain(&mut viewer);
+        assert_eq!(fleet_frame(&full[0]).0, [("inside".to_owned(), 0)]);
+        assert_eq!(
+            (full[0]["running"].as_u64(), full[0]["inView"].as_u64()),
+            (Some(2), Some(1))
+        );
+
+        // `outside` drives into the box, `inside` out of it.
+        hub.broadcast_position(&at("outside", 1, -15.5), None);
+        hub.broadcast_position(&at("inside", 1, -17.0), None);
+        hub.flush_fleet();
+        let frames = drain(&mut viewer);
+        assert_eq!(
+            fleet_frame(&frames[0]),
+            (
+                vec![("outside".to_owned(), 1)],
+                vec!["inside".to_owned()],
+                vec![]
+            )
+        );
+        assert_eq!(frames[0]["inView"], 1);
+
+        // Moving outside the box again and again says nothing more.
+        hub.broadcast_position(&at("inside", 2, -17.5), None);
+        hub.flush_fleet();
+        assert!(drain(&mut viewer).is_empty());
+
+        // The map pans: a new full frame for the new box.
+        hub.watch_fleet(
+            viewer.id,
+            Some(Bounds {
+                south: -18.0,
+                north: -17.0,
+                ..bounds
+            }),
+        );
+        assert_eq!(
+            fleet_frame(&drain(&mut viewer)[0]).0,
+            [("inside".to_owned(), 2)]
+        );
+    }
+
+    #[test]
+    fn a_socket_watching_the_fleet_and_a_ride_gets_each_of_the_rides_positions() {
+        let hub = Hub::new(64, 1 << 20);
+        let mut both = hub.subscribe();
+        hub.watch_fleet(both.id, None);
+        hub.watch_ride(both.id, "r");
+        for seq in 0..5 {
+            hub.broadcast_position(&position("r", seq, false), None);
+        }
+        hub.flush_fleet();
+        let frames = drain(&mut both);
+        let seqs: Vec<_> = frames
+            .iter()
+            .filter(|f| f["type"] == "position")
+            .map(|f| f["seq"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seqs, [0, 1, 2, 3, 4], "every seq, in order");
+        assert_eq!(frames.last().unwrap()["type"], "fleet");
+        hub.unsubscribe(both.id);
+        assert_eq!(hub.sockets(), 0);
+        hub.broadcast_position(&position("r", 5, false), None);
+        hub.flush_fleet();
     }
 
     #[test]
     fn a_late_watcher_gets_the_path_then_only_new_positions() {
-        let hub = Hub::new(64);
+        let hub = Hub::new(64, 1 << 20);
         for seq in 0..3 {
             hub.broadcast_position(&position("r", seq, false), None);
         }
@@ -439,7 +843,7 @@ mod tests {
 
     #[test]
     fn watching_a_ride_before_its_first_position_still_delivers_it() {
-        let hub = Hub::new(64);
+        let hub = Hub::new(64, 1 << 20);
         let mut early = hub.subscribe();
         hub.watch_ride(early.id, "later");
         hub.broadcast_position(&position("later", 0, false), None);
@@ -450,7 +854,7 @@ mod tests {
 
     #[test]
     fn a_ride_driven_again_from_the_start_replaces_its_path() {
-        let hub = Hub::new(64);
+        let hub = Hub::new(64, 1 << 20);
         for (at, seq) in [0, 1, 2, 0, 1].into_iter().enumerate() {
             hub.broadcast_position(
                 &NewPosition {
@@ -475,7 +879,7 @@ mod tests {
 
     #[test]
     fn positions_already_restored_are_not_sent_twice() {
-        let hub = Hub::new(64);
+        let hub = Hub::new(64, 1 << 20);
         let mut record = Ride::requested("r", "1", "c", 0);
         for seq in 0..3 {
             record.apply(&position("r", seq, false));
@@ -484,12 +888,12 @@ mod tests {
             .map(|seq| position("r", seq, false).lat_lng())
             .collect();
         hub.restore(record, path);
-        let mut fleet = hub.subscribe();
-        hub.watch_fleet(fleet.id);
+        let mut watcher = hub.subscribe();
+        hub.watch_ride(watcher.id, "r");
         for seq in 1..5 {
             hub.broadcast_position(&position("r", seq, false), None);
         }
-        let seqs: Vec<_> = drain(&mut fleet)[1..]
+        let seqs: Vec<_> = drain(&mut watcher)[1..]
             .iter()
             .map(|f| f["seq"].as_u64().unwrap())
             .collect();

@@ -45,6 +45,10 @@ pub use start::{Api, ApiConfig, Process, RunError, StartError};
 /// Per-socket frame queue: at 2 positions/s per ride this holds several seconds of a busy fleet.
 pub const DEFAULT_SOCKET_QUEUE: usize = 4096;
 
+/// Per-socket bytes queued: seconds of whole-fleet frames at ten thousand rides, which a browser on
+/// a normal link takes in as they come.
+pub const SOCKET_QUEUE_BYTES: usize = 16 << 20;
+
 /// What every handler shares.
 pub struct AppState {
     pub store: Arc<dyn store::Store>,

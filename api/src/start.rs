@@ -1,5 +1,5 @@
-//! Starting the api: open its store, bind its listener, then run its four parts until shutdown —
-//! store preparation, the live position consumer feeding the hub, the position recorder, and the
+//! Starting the api: open its store, bind its listener, then run its five parts until shutdown —
+//! store preparation, the live position consumer feeding the hub, the hub's fleet batches, the position recorder, and the
 //! HTTP server.
 
 use std::{
@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::{
-    AppState, BatchLimits, MapConfig, consume_positions,
-    hub::Hub,
+    AppState, BatchLimits, MapConfig, SOCKET_QUEUE_BYTES, consume_positions,
+    hub::{FLEET_BATCH, Hub},
     prepare_store, record_positions,
     recorder::HistoryLag,
     router,
@@ -146,7 +146,7 @@ impl Api {
         } = self;
         let stop = shutdown.child_token();
         let history_lag = HistoryLag::default();
-        let hub = Arc::new(Hub::new(config.socket_queue));
+        let hub = Arc::new(Hub::new(config.socket_queue, SOCKET_QUEUE_BYTES));
         let mut members = process.members;
         members.push(history_lag.0.clone());
         let system = Arc::new(SystemView::new(process.kafka.clone(), hub.clone(), members));
@@ -177,6 +177,13 @@ impl Api {
                 (store.clone(), state.store_prepared.clone(), stop.clone());
             async move {
                 prepare_store(store, prepared, stop).await;
+                Ok(())
+            }
+        });
+        parts.spawn({
+            let (hub, stop) = (state.hub.clone(), stop.clone());
+            async move {
+                hub.batch_fleet(FLEET_BATCH, stop).await;
                 Ok(())
             }
         });

@@ -10,6 +10,7 @@ use axum::{
     },
     response::Response,
 };
+use futures::SinkExt;
 
 use crate::{
     SharedState,
@@ -19,23 +20,23 @@ use crate::{
     ride_commands,
 };
 
+/// Most frames written before one flush: a burst of queued frames costs one write, not one each.
+const BURST: usize = 256;
+
 pub async fn upgrade(State(state): State<SharedState>, ws: WebSocketUpgrade) -> Response {
     ws.on_upgrade(move |socket| serve(state, socket))
 }
 
 async fn serve(state: SharedState, mut socket: WebSocket) {
-    let Subscription {
-        id,
-        mut frames,
-        too_slow,
-    } = state.hub.subscribe();
+    let mut subscription = state.hub.subscribe();
+    let id = subscription.id;
     let close = loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => break Some((close_code::AWAY, "server shutting down")),
-            frame = frames.recv() => match frame {
-                Some(text) => if socket.send(Message::Text(text)).await.is_err() { break None },
+            frame = subscription.recv() => match frame {
+                Some(text) => if write_queued(&mut socket, &mut subscription, text).await.is_err() { break None },
                 // The hub let go of this socket: it could not keep up.
-                None if too_slow.load(Ordering::Relaxed) =>
+                None if subscription.too_slow.load(Ordering::Relaxed) =>
                     break Some((close_code::AGAIN, "too slow: reconnect and watch again")),
                 None => break None,
             },
@@ -55,6 +56,22 @@ async fn serve(state: SharedState, mut socket: WebSocket) {
         };
         let _ = socket.send(Message::Close(Some(frame))).await;
     }
+}
+
+/// Writes `first` and the frames queued behind it (up to [`BURST`]), then flushes once.
+async fn write_queued(
+    socket: &mut WebSocket,
+    subscription: &mut Subscription,
+    first: Utf8Bytes,
+) -> Result<(), axum::Error> {
+    socket.feed(Message::Text(first)).await?;
+    for _ in 1..BURST {
+        let Some(next) = subscription.try_recv() else {
+            break;
+        };
+        socket.feed(Message::Text(next)).await?;
+    }
+    socket.flush().await
 }
 
 async fn handle(state: &SharedState, id: u64, text: &str) {
@@ -95,7 +112,10 @@ async fn handle(state: &SharedState, id: u64, text: &str) {
             }
         }
         ClientFrame::Watch { ride_id } => state.hub.watch_ride(id, &ride_id),
-        ClientFrame::WatchFleet => state.hub.watch_fleet(id),
+        ClientFrame::WatchFleet { bounds } => match bounds.and_then(|b| b.invalid()) {
+            Some(problem) => state.hub.reply(id, error_frame(problem)),
+            None => state.hub.watch_fleet(id, bounds),
+        },
     }
 }
 

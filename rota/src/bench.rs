@@ -1,7 +1,9 @@
-//! `rota bench`: runs N concurrent rides through the built-in broker to M WebSocket clients, all in
-//! this process, and prints positions/s delivered, end-to-end latency (simulator publish → socket
-//! receipt), how fast positions were recorded into the store and how far recording lags, and the
-//! process's peak RSS. Figures, not assertions: compare runs, don't gate on them.
+//! `rota bench`: runs N concurrent rides through the built-in broker to WebSocket clients, all in
+//! this process — fleet watchers (batched `fleet` frames) and single-ride watchers (every
+//! `position`) — and prints for each kind the updates/s delivered against those expected,
+//! end-to-end latency (simulator publish → socket receipt) and sockets dropped; then how fast
+//! positions were recorded into the store and how far recording lags, and the process's peak RSS.
+//! Figures, not assertions: compare runs, don't gate on them.
 
 use std::{
     sync::{
@@ -22,7 +24,10 @@ use rdkafka::{
 };
 use tokio_tungstenite::tungstenite::Message;
 
-use api::ApiConfig;
+use api::{
+    ApiConfig,
+    frames::{ClientFrame, ServerFrame},
+};
 
 use crate::{
     cli::BenchArgs,
@@ -32,8 +37,26 @@ use crate::{
 /// What one WebSocket client saw during the measured window.
 #[derive(Default)]
 struct Seen {
-    positions: u64,
+    /// Rides' positions received: entries of `fleet` frames, or `position` frames.
+    updates: u64,
     latencies_ms: Vec<i64>,
+    /// Whether the server closed the socket as too slow.
+    dropped: bool,
+}
+
+impl Seen {
+    fn add(&mut self, other: Seen) {
+        self.updates += other.updates;
+        self.latencies_ms.extend(other.latencies_ms);
+        self.dropped |= other.dropped;
+    }
+}
+
+/// What a bench client watches.
+#[derive(Clone)]
+enum Watch {
+    Fleet,
+    Ride(String),
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -62,9 +85,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     wait_ready(http).await?;
 
     let measuring = Arc::new(AtomicBool::new(false));
-    let mut clients = Vec::new();
+    let mut fleet_clients = Vec::new();
     for _ in 0..args.clients {
-        clients.push(tokio::spawn(watch_fleet(http, measuring.clone())));
+        fleet_clients.push(tokio::spawn(watch(http, Watch::Fleet, measuring.clone())));
     }
     let started = Instant::now();
     let ride_ids: Vec<Result<String>> = stream::iter(0..args.rides)
@@ -81,6 +104,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         args.rides,
         started.elapsed()
     );
+    let mut ride_clients = Vec::new();
+    for ride in ride_ids.iter().cycle().take(args.ride_watchers) {
+        let ride = Watch::Ride(ride.as_ref().expect("every ride started").clone());
+        ride_clients.push(tokio::spawn(watch(http, ride, measuring.clone())));
+    }
     // Every ride lasts minutes at city speed: after a warm-up all are driving during the window.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let recorded_before = history(&platform.kafka).await?;
@@ -107,16 +135,40 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     let recorded_after = history(&platform.kafka).await?;
 
-    let mut total = Seen::default();
-    for client in clients {
-        // A client stops at its first frame after the window closes.
-        let seen = tokio::time::timeout(Duration::from_secs(10), client)
-            .await
-            .context("a client did not stop")???;
-        total.positions += seen.positions;
-        total.latencies_ms.extend(seen.latencies_ms);
+    println!("rides:                 {}", args.rides);
+    println!("tick:                  {} ms", args.tick_ms);
+    println!("measured for:          {elapsed:.1} s");
+    let per_ride = 1000.0 / args.tick_ms as f64 * args.rides as f64;
+    let kinds = [
+        ("fleet watchers", fleet_clients, per_ride),
+        ("ride watchers", ride_clients, 1000.0 / args.tick_ms as f64),
+    ];
+    for (kind, clients, expected_each) in kinds {
+        if clients.is_empty() {
+            continue;
+        }
+        let (mut total, mut dropped, n) = (Seen::default(), 0, clients.len());
+        for client in clients {
+            // A client stops at its first frame after the window closes.
+            let seen = tokio::time::timeout(Duration::from_secs(10), client)
+                .await
+                .context("a client did not stop")???;
+            dropped += usize::from(seen.dropped);
+            total.add(seen);
+        }
+        report(
+            kind,
+            n,
+            &mut total,
+            expected_each * n as f64,
+            dropped,
+            elapsed,
+        );
     }
-    report(&args, &mut total, elapsed);
+    println!(
+        "peak RSS (whole process: broker, simulator, api, clients): {}",
+        proc_status(std::process::id(), "VmHWM")
+    );
     println!(
         "process CPU:           {cpu:.1} s in the window ({:.2} cores)",
         cpu / elapsed
@@ -188,7 +240,7 @@ async fn history(kafka: &events::KafkaConfig) -> Result<History> {
     .await?
 }
 
-fn report(args: &BenchArgs, seen: &mut Seen, elapsed: f64) {
+fn report(kind: &str, n: usize, seen: &mut Seen, expected: f64, dropped: usize, elapsed: f64) {
     seen.latencies_ms.sort_unstable();
     let pct = |p: f64| -> i64 {
         let l = &seen.latencies_ms;
@@ -198,39 +250,46 @@ fn report(args: &BenchArgs, seen: &mut Seen, elapsed: f64) {
             l[((l.len() - 1) as f64 * p).round() as usize]
         }
     };
-    let expected = args.rides as f64 * args.clients as f64 * 1000.0 / args.tick_ms as f64;
-    println!("rides:                 {}", args.rides);
+    println!("{kind}: {n}");
     println!(
-        "websocket clients:     {} (each watching the whole fleet)",
-        args.clients
-    );
-    println!("tick:                  {} ms", args.tick_ms);
-    println!("measured for:          {elapsed:.1} s");
-    println!(
-        "positions delivered:   {:.0}/s (expected {expected:.0}/s)",
-        seen.positions as f64 / elapsed
+        "  updates delivered:   {:.0}/s (expected {expected:.0}/s)",
+        seen.updates as f64 / elapsed
     );
     println!(
-        "latency publish→socket: p50 {} ms, p99 {} ms, max {} ms",
+        "  latency publish→socket: p50 {} ms, p99 {} ms, max {} ms",
         pct(0.50),
         pct(0.99),
         seen.latencies_ms.last().copied().unwrap_or(0)
     );
-    println!(
-        "peak RSS (whole process: broker, simulator, api, clients): {}",
-        proc_status(std::process::id(), "VmHWM")
-    );
+    println!("  sockets dropped:     {dropped}");
 }
 
-/// Counts positions and their latency while `measuring` is set; returns once it has been unset.
-async fn watch_fleet(http: std::net::SocketAddr, measuring: Arc<AtomicBool>) -> Result<Seen> {
+/// Counts a client's updates and their latency while `measuring` is set; returns once it has been
+/// unset, or when the server closes the socket.
+async fn watch(
+    http: std::net::SocketAddr,
+    what: Watch,
+    measuring: Arc<AtomicBool>,
+) -> Result<Seen> {
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{http}/ws")).await?;
-    futures::SinkExt::send(&mut socket, Message::text(r#"{"type":"watch-fleet"}"#)).await?;
+    let ask = match &what {
+        Watch::Fleet => ClientFrame::WatchFleet { bounds: None },
+        Watch::Ride(ride_id) => ClientFrame::Watch {
+            ride_id: ride_id.clone(),
+        },
+    };
+    let ask = Message::text(serde_json::to_string(&ask)?);
+    futures::SinkExt::send(&mut socket, ask).await?;
     let mut seen = Seen::default();
     let mut was_measuring = false;
     while let Some(message) = socket.next().await {
-        let Message::Text(text) = message? else {
-            continue;
+        let text = match message? {
+            Message::Text(text) => text,
+            Message::Close(frame) => {
+                seen.dropped = frame.is_some_and(|f| u16::from(f.code) == 1013);
+                break;
+            }
+            _ => continue,
         };
         let now = measuring.load(Ordering::Acquire);
         if was_measuring && !now {
@@ -240,11 +299,20 @@ async fn watch_fleet(http: std::net::SocketAddr, measuring: Arc<AtomicBool>) -> 
         if !now {
             continue;
         }
-        let frame: serde_json::Value = serde_json::from_str(&text)?;
-        if frame["type"] == "position" {
-            seen.positions += 1;
-            seen.latencies_ms
-                .push(events::now_ms() - frame["timestamp"].as_i64().unwrap_or(0));
+        let received = events::now_ms();
+        match serde_json::from_str(&text)? {
+            ServerFrame::Fleet {
+                full: false, moved, ..
+            } => {
+                seen.updates += moved.len() as u64;
+                seen.latencies_ms
+                    .extend(moved.iter().map(|m| received - m.timestamp()));
+            }
+            ServerFrame::Position(position) => {
+                seen.updates += 1;
+                seen.latencies_ms.push(received - position.timestamp);
+            }
+            _ => {}
         }
     }
     Ok(seen)

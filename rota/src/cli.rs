@@ -356,9 +356,12 @@ pub struct BenchArgs {
     /// Concurrent rides.
     #[arg(long, default_value_t = 100)]
     pub rides: usize,
-    /// WebSocket clients, each watching the whole fleet.
+    /// WebSocket clients, each watching the whole fleet (batched `fleet` frames).
     #[arg(long, default_value_t = 1)]
     pub clients: usize,
+    /// WebSocket clients each watching one ride (every `position` frame), spread over the rides.
+    #[arg(long, default_value_t = 0)]
+    pub ride_watchers: usize,
     /// Milliseconds between two positions of a ride.
     #[arg(long, default_value_t = 500)]
     pub tick_ms: u64,

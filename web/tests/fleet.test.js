@@ -3,7 +3,7 @@
 import { test, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { Fleet, isOver } from '../assets/js/fleet.js';
+import { Fleet, WATCH_EACH_UP_TO, isOver } from '../assets/js/fleet.js';
 
 let frames = [];
 beforeEach(() => {
@@ -81,4 +81,41 @@ test('every field of a record or a position reaches the ride; a recorded path ke
   assert.equal(ride.speedKmh, 55);
   assert.equal(ride.timestamp, 1001);
   assert.equal(ride.id, 'a');
+});
+
+/** A ride of a `fleet` frame, as the server writes it. */
+const move = (rideId, seq, lat = -15.8) => [rideId, '1', lat, -47.9, 90, 30, seq / 10, seq * 100, 1000, seq, 1000 + seq];
+
+test('a fleet frame moves each ride it lists and says which rides to watch, check, forget and end', () => {
+  const fleet = new Fleet(() => {});
+  fleet.position(position('ended-meanwhile', 3));
+  const first = fleet.fleetFrame({ full: true, running: 2, inView: 2, moved: [move('a', 4), move('b', 0)] });
+  assert.deepEqual(fleet.rides.get('a').position, { lat: -15.8, lng: -47.9 });
+  assert.equal(fleet.rides.get('a').lastSeq, 4);
+  assert.equal(fleet.rides.get('a').routeLengthM, 1000);
+  assert.deepEqual(first.watch, ['a', 'b'], 'a small fleet is watched ride by ride');
+  assert.deepEqual(first.check, ['ended-meanwhile'], 'a full frame without it: look it up');
+
+  const next = fleet.fleetFrame({
+    full: false, running: 1, inView: 1, moved: [move('a', 5), move('b', 1)],
+    over: [{ rideId: 'b', routeId: '1', status: 'finished' }],
+  });
+  assert.deepEqual(next.watch, [], 'watched once');
+  assert.deepEqual(next.ended.map((ride) => [ride.id, ride.status]), [['b', 'finished']]);
+  assert.equal(fleet.rides.get('b').path.length, 2, 'the last position before the end');
+  assert.deepEqual(fleet.counts, { running: 1, inView: 1 });
+  assert.equal(fleet.frames, 2);
+});
+
+test('a big fleet is not watched ride by ride; rides out of view or gone from it are forgotten', () => {
+  const fleet = new Fleet(() => {});
+  fleet.position(position('out-of-view', 0));
+  const many = WATCH_EACH_UP_TO + 1;
+  const moved = Array.from({ length: many }, (_, n) => move(`r${n}`, 0));
+  const inView = (ride) => ride.id !== 'out-of-view';
+  const actions = fleet.fleetFrame({ full: true, running: many, inView: many, moved }, inView);
+  assert.deepEqual(actions.watch, []);
+  assert.deepEqual(actions.gone, ['out-of-view']);
+  const left = fleet.fleetFrame({ full: false, running: many, inView: many - 1, moved: [], left: ['r0'] });
+  assert.deepEqual(left.gone, ['r0']);
 });

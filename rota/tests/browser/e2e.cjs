@@ -222,6 +222,7 @@ const SCENARIOS = {
       routes, routeDetails, rides: [first, second], colors, startMarkers, movedMarkers, markers, selected,
       statusLines, elsewhere: elsewhere.rideId, pathBeforeRefresh: before, pathAfterRefresh: afterRefresh,
       finished, toast: await toast.textContent(), refused: page.refused, errors: page.errors,
+      fleetFrames: await page.evaluate(() => window.rota.fleet.frames),
     };
   },
 

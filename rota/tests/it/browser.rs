@@ -90,6 +90,8 @@ async fn two_rides_move_the_fleet_shows_rest_rides_and_a_refresh_resumes() {
         elsewhere["path"].as_array().unwrap().len()
     );
     assert_eq!(seen["toast"], "Ride on Terceiro finished");
+    // The REST ride reached the page through the batched `fleet` frames (it then watched it).
+    assert!(seen["fleetFrames"].as_u64().unwrap() > 10, "{seen}");
     assert!(
         seen["refused"].as_u64().unwrap() > 0,
         "tiles were asked for"

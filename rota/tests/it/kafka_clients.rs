@@ -7,17 +7,15 @@ use crate::common;
 
 use std::process::Command;
 
-use common::{Ws, base_url, boot, start_ride};
+use common::{Ws, boot};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_python_confluent_kafka_and_kcat_read_positions() {
     let dir = tempfile::tempdir().unwrap();
     let platform = boot(dir.path()).await;
-    let base = base_url(&platform);
     let mut ws = Ws::connect(&platform).await;
-    ws.watch_fleet().await;
-    let ride = start_ride(&base, "2").await;
+    let ride = ws.start("2", None).await;
     let delivered = ws.positions_until_finished(&ride).await;
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kafka_clients.py");

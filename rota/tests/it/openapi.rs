@@ -67,12 +67,7 @@ async fn the_served_api_matches_its_openapi_document() {
     assert_eq!(
         frame_types("ServerFrame"),
         [
-            "started",
-            "watching",
-            "watching-fleet",
-            "position",
-            "finished",
-            "error"
+            "started", "watching", "fleet", "position", "finished", "error"
         ]
     );
 

@@ -174,12 +174,16 @@ async fn the_fleet_sees_rides_it_did_not_start_and_reference_commands_work() {
         )
         .await
         .unwrap();
-    let first = fleet.next_position().await;
+    // A fleet frame lists it; watching it gives every later position.
+    let moved = fleet.next_fleet().await;
+    assert_eq!(moved[0].route_id(), "3");
+    let ride = moved[0].ride_id().to_owned();
+    fleet.watch(&ride).await;
+    let rest = fleet.positions_until_finished(&ride).await;
     assert_eq!(
-        (first.client_id.as_str(), first.route_id.as_str(), first.seq),
-        ("reference-client", "3", 0)
+        (rest[0].client_id.as_str(), rest[0].route_id.as_str()),
+        ("reference-client", "3")
     );
-    let rest = fleet.positions_until_finished(&first.ride_id).await;
     let base = base_url(&platform);
     let line = route_line(&base, "3").await;
     let last = rest.last().unwrap().position;
@@ -255,6 +259,12 @@ async fn bad_input_gets_a_clear_error_and_nothing_else_breaks() {
     assert!(refused.contains("unknown variant `teleport`"), "{refused}");
     ws.send_text(r#"{"type":"start","routeId":"99"}"#).await;
     assert_eq!(error(ws.next().await), r#"route "99" not found"#);
+    let upside_down = r#"{"type":"watch-fleet","bounds":{"south":1,"west":0,"north":0,"east":1}}"#;
+    ws.send_text(upside_down).await;
+    assert_eq!(
+        error(ws.next().await),
+        "bounds need south <= north and west <= east"
+    );
     let ride = ws.start("2", None).await;
     let positions = ws.positions_until_finished(&ride).await;
     assert!(

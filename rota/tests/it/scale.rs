@@ -1,6 +1,6 @@
 //! Horizontal scale as compose and Kubernetes run it: two `rota api` replicas and two
 //! `rota simulator` replicas on one broker and one MongoDB. Each api replica streams every ride to
-//! its own browsers, in order. The second simulator joins while rides are driving: a ride whose
+//! its own browsers (each watching every ride), in order. The second simulator joins while rides are driving: a ride whose
 //! partition moves to it is stopped by the first before the second drives it again from its start,
 //! so no ride is ever driven twice at once. The api replicas share the recording, and each ride's
 //! history is complete.
@@ -12,7 +12,8 @@ use std::{
     net::SocketAddr,
 };
 
-use common::{Position, RotaProcess, Split, Ws};
+use api::frames::{ClientFrame, ServerFrame};
+use common::{Frame, RotaProcess, Split, Ws};
 
 /// Rides of about 8 s (20 ms ticks), long enough for the second simulator to join mid-ride.
 const SPEED_KMH: u32 = 1_000;
@@ -39,9 +40,7 @@ async fn replicas_share_the_work_and_every_api_streams_every_ride() {
 
     let mut watchers = Vec::new();
     for http in [split.http, http_b] {
-        let mut ws = Ws::connect_to(http).await;
-        ws.watch_fleet().await;
-        watchers.push(ws);
+        watchers.push(Ws::connect_to(http).await);
     }
     let base_a = format!("http://{}", split.http);
     let mut rides = BTreeSet::new();
@@ -53,18 +52,27 @@ async fn replicas_share_the_work_and_every_api_streams_every_ride() {
         assert_eq!(status, 202, "{started}");
         rides.insert(started["rideId"].as_str().unwrap().to_owned());
     }
+    // Each replica's browser watches every ride, as a page following them does: the second
+    // replica may not have heard of a ride yet.
+    for ws in &mut watchers {
+        for ride in &rides {
+            ws.send(&ClientFrame::Watch {
+                ride_id: ride.clone(),
+            })
+            .await;
+        }
+    }
     let mut seen: Vec<BTreeMap<String, Vec<u64>>> = vec![BTreeMap::new(); watchers.len()];
     let mut finished = vec![0; watchers.len()];
     // The first positions arrive: the rides are driving. Now the second simulator joins.
     for (i, ws) in watchers.iter_mut().enumerate() {
-        record(&ws.next_position().await, &mut seen[i], &mut finished[i]);
+        while !record(ws.next().await, &mut seen[i], &mut finished[i]) {}
     }
     simulators.push(simulator().await);
 
     for (replica, ws) in watchers.iter_mut().enumerate() {
         while finished[replica] < rides.len() {
-            let position = ws.next_position().await;
-            record(&position, &mut seen[replica], &mut finished[replica]);
+            record(ws.next().await, &mut seen[replica], &mut finished[replica]);
         }
     }
     // Every replica's browser got every ride, one drive at a time, each drive in order.
@@ -118,12 +126,24 @@ async fn replicas_share_the_work_and_every_api_streams_every_ride() {
     broker.stop().await;
 }
 
-fn record(position: &Position, seqs: &mut BTreeMap<String, Vec<u64>>, finished: &mut usize) {
-    seqs.entry(position.ride_id.clone())
-        .or_default()
-        .push(position.seq);
-    if position.finished {
-        *finished += 1;
+/// Notes a ride's snapshot (its path so far stands for the seqs before it) or a position; true for
+/// a position.
+fn record(frame: Frame, seqs: &mut BTreeMap<String, Vec<u64>>, finished: &mut usize) -> bool {
+    match frame {
+        ServerFrame::Watching { ride_id, path, .. } => {
+            seqs.insert(ride_id.into_owned(), (0..path.len() as u64).collect());
+            false
+        }
+        ServerFrame::Position(position) => {
+            seqs.entry(position.ride_id.clone())
+                .or_default()
+                .push(position.seq);
+            if position.finished {
+                *finished += 1;
+            }
+            true
+        }
+        _ => false,
     }
 }
 

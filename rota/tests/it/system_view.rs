@@ -399,7 +399,7 @@ async fn an_unreachable_broker_is_a_clear_error_not_a_crash() {
     let nowhere = common::free_port().to_string();
     let view = api::system::SystemView::new(
         events::KafkaConfig::new(nowhere.clone()),
-        std::sync::Arc::new(api::hub::Hub::new(16)),
+        std::sync::Arc::new(api::hub::Hub::new(16, api::SOCKET_QUEUE_BYTES)),
         Vec::new(),
     );
     let error = view.read().await.expect_err("nothing answers");

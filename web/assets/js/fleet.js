@@ -5,9 +5,20 @@
 import { colorFor } from './format.js';
 
 const BUSY_FLEET = 100;
+/** Up to this many rides running, the page watches each one: its whole path and every position. */
+export const WATCH_EACH_UP_TO = 100;
 const BUSY_DRAW_GAP_MS = 100;
 const OVER = new Set(['finished', 'cancelled']);
 export const isOver = (ride) => OVER.has(ride.status);
+
+/** A ride of a `fleet` frame (an array, see the README) as the fields of a `position` frame. */
+export function fromMove(move) {
+  const [rideId, routeId, lat, lng, heading, speedKmh, progress, distanceM, routeLengthM, seq, timestamp] = move;
+  return {
+    rideId, routeId, position: { lat, lng }, heading, speedKmh, progress, distanceM, routeLengthM, seq,
+    timestamp, status: 'driving',
+  };
+}
 
 export class Fleet {
   /** `draw(rides)` gets the rides that changed since the last animation frame. */
@@ -18,6 +29,11 @@ export class Fleet {
     this.scheduled = false;
     this.drawnAt = 0;
     this.added = 0;
+    /** Rides watched one by one on this connection. */
+    this.watched = new Set();
+    /** The latest `fleet` frame's counts, and how many frames came. */
+    this.counts = { running: 0, inView: 0 };
+    this.frames = 0;
   }
 
   /** The ride with this id, created (with the next colour) if the page has not seen it yet. */
@@ -65,9 +81,35 @@ export class Fleet {
     this.changed(ride);
   }
 
+  /** A `fleet` frame. Returns what the page must do besides drawing: `watch` rides one by one (a
+   * small fleet), forget rides `gone` from view, `check` rides a full frame left out though in
+   * view (they ended meanwhile), and the rides `ended`. `inView(ride)`: whether it is in view. */
+  fleetFrame(frame, inView = () => true) {
+    this.frames += 1;
+    this.counts = { running: frame.running, inView: frame.inView };
+    const moves = frame.moved.map(fromMove);
+    const actions = { watch: [], gone: [...(frame.left ?? [])], check: [], ended: [] };
+    if (frame.full) {
+      const listed = new Set(moves.map((move) => move.rideId));
+      for (const ride of this.running()) {
+        if (!listed.has(ride.id)) (inView(ride) ? actions.check : actions.gone).push(ride.id);
+      }
+    }
+    for (const move of moves) this.position(move);
+    if (frame.running <= WATCH_EACH_UP_TO) {
+      actions.watch = moves.map((move) => move.rideId).filter((id) => !this.watched.has(id));
+      for (const id of actions.watch) this.watched.add(id);
+    }
+    for (const { rideId, routeId, status } of frame.over ?? []) {
+      actions.ended.push(this.record({ id: rideId, routeId, status }));
+    }
+    return actions;
+  }
+
   remove(id) {
     this.rides.delete(id);
     this.dirty.delete(id);
+    this.watched.delete(id);
   }
 
   changed(ride) {

@@ -5,9 +5,11 @@
 //   routes.js      the route catalogue   vehicles.js    markers, fading trails, planned lines
 //   ride-list.js   the Live tab          history.js     the History tab    replay.js  replay
 //
-// The page watches the whole fleet, so rides started elsewhere show too. After a refresh or a lost
-// connection it watches again: the server sends every running ride with its path so far, and rides
-// that ended meanwhile are fetched from the API.
+// The page watches the fleet, so rides started elsewhere show too: a `fleet` frame a few times a
+// second with the rides that moved. A small fleet's rides are also watched one by one, for their
+// whole paths and every position; a big fleet (over VIEWPORT_ABOVE rides) is asked for only the
+// rides in view, again whenever the map pans. After a refresh or a lost connection it watches
+// again: the server sends every running ride, and rides that ended meanwhile are fetched from the API.
 
 import * as api from './api.js';
 import { Connection } from './connection.js';
@@ -22,6 +24,8 @@ import { Vehicles } from './vehicles.js';
 
 /** Rides over that stay on the map and in the Live tab; all of them are in History. */
 const OVER_KEPT = 20;
+/** Rides running above which the page asks for the rides in view only. */
+const VIEWPORT_ABOVE = 500;
 const $ = (id) => document.getElementById(id);
 
 // Canvas draws a thousand trails far faster than SVG; markers stay DOM elements to turn them.
@@ -40,13 +44,18 @@ const replay = new Replay(map, routes);
 const fleet = new Fleet(draw);
 const overOrder = []; // rides over, oldest first
 let selected = null;
+let viewport = null; // the bounds asked for, when only the rides in view are
+let watchInView = false;
 const showTab = tabs(document.querySelector('[role=tablist]'), (panel) => {
   if (panel === 'history') history.reload().catch((e) => toast(`Could not load the history: ${e.message}`));
 });
 
 await routes.load().catch((e) => toast(`Could not load routes: ${e.message}`));
 const connection = new Connection({
-  onOpen: () => connection.send({ type: 'watch-fleet' }),
+  onOpen: () => {
+    fleet.watched.clear();
+    watchFleet();
+  },
   onFrame,
   onStatus: (text, live) => {
     $('connection').textContent = text;
@@ -55,6 +64,9 @@ const connection = new Connection({
 });
 // The live state, for the browser console and the end-to-end tests.
 window.rota = { map, fleet, routes, vehicles, replay, connection };
+map.on('moveend', () => {
+  if (watchInView) watchFleet();
+});
 
 function addTiles({ tilesUrl, tilesAttribution }) {
   const layer = L.tileLayer(tilesUrl, { maxZoom: 19, attribution: tilesAttribution }).addTo(map);
@@ -71,7 +83,7 @@ function addTiles({ tilesUrl, tilesAttribution }) {
 
 function onFrame(frame) {
   switch (frame.type) {
-    case 'watching-fleet': return watchFleet(frame.rides);
+    case 'fleet': return onFleet(frame);
     case 'watching':
       if (frame.ride) fleet.path(frame.rideId, frame.ride.routeId, frame.path);
       return undefined;
@@ -82,15 +94,31 @@ function onFrame(frame) {
   }
 }
 
-/** After every (re)connect: the running rides, each watched for its path so far. */
-function watchFleet(running) {
-  const ids = new Set(running.map((ride) => ride.id));
-  for (const record of running) {
-    fleet.record(record);
-    connection.send({ type: 'watch', rideId: record.id });
+/** Asks for the whole fleet, or for the rides in (a little more than) the view. */
+function watchFleet() {
+  if (!watchInView) {
+    viewport = null;
+    connection.send({ type: 'watch-fleet' });
+    return;
   }
-  // Rides that ended while this page was not connected.
-  for (const ride of fleet.running()) if (!ids.has(ride.id)) catchUp(ride.id);
+  viewport = map.getBounds().pad(0.25);
+  const bounds = {
+    south: viewport.getSouth(), west: viewport.getWest(), north: viewport.getNorth(), east: viewport.getEast(),
+  };
+  connection.send({ type: 'watch-fleet', bounds });
+}
+
+function onFleet(frame) {
+  const inView = (ride) => !viewport || !ride.position || viewport.contains(ride.position);
+  const { watch, gone, check, ended: over } = fleet.fleetFrame(frame, inView);
+  for (const rideId of gone) if (rideId !== selected) forget(rideId);
+  for (const rideId of check) catchUp(rideId);
+  for (const rideId of watch) connection.send({ type: 'watch', rideId });
+  for (const ride of over) ended(ride);
+  if ((frame.running > VIEWPORT_ABOVE) !== watchInView) {
+    watchInView = !watchInView;
+    watchFleet();
+  }
 }
 
 async function catchUp(rideId) {
@@ -137,8 +165,12 @@ function draw(changed) {
   const driving = fleet.running().length;
   const over = fleet.rides.size - driving;
   $('live-count').textContent = driving;
-  $('fleet-stats').textContent = fleet.rides.size
-    ? `${driving} driving · ${over} over` : 'No rides yet: start one above.';
+  const { running, inView } = fleet.counts;
+  if (viewport) $('fleet-stats').textContent = `${running} driving · ${inView} in view`;
+  else {
+    $('fleet-stats').textContent = fleet.rides.size
+      ? `${driving} driving · ${over} over` : 'No rides yet: start one above.';
+  }
   if (selected) follow(fleet.rides.get(selected));
 }
 
@@ -162,6 +194,10 @@ async function start(route) {
 
 function select(rideId) {
   selected = selected === rideId ? null : rideId;
+  // In a big fleet only the selected ride is watched for its whole path and every position.
+  if (selected && !fleet.watched.has(selected) && connection.send({ type: 'watch', rideId: selected })) {
+    fleet.watched.add(selected);
+  }
   vehicles.select(selected);
   rideList.select(selected);
 }

@@ -9,12 +9,9 @@ use std::{
     time::Duration,
 };
 
-use std::borrow::Cow;
-
 use api::{
     ApiConfig,
-    frames::{ClientFrame, ServerFrame},
-    ride::Ride,
+    frames::{ClientFrame, FleetMove, ServerFrame},
 };
 use events::{NewPosition, RideStatus};
 use futures::{SinkExt, StreamExt};
@@ -290,13 +287,16 @@ impl Ws {
         .await
     }
 
-    /// Watches every ride; returns those not over from the `watching-fleet` frame.
-    pub async fn watch_fleet(&mut self) -> Vec<Ride> {
-        self.send(&ClientFrame::WatchFleet).await;
+    /// Watches the whole fleet; returns the running rides of the first, full `fleet` frame.
+    pub async fn watch_fleet(&mut self) -> Vec<FleetMove> {
+        self.send(&ClientFrame::WatchFleet { bounds: None }).await;
+        self.next_fleet().await
+    }
+
+    /// The rides of the next `fleet` frame.
+    pub async fn next_fleet(&mut self) -> Vec<FleetMove> {
         self.next_where(|frame| match frame {
-            ServerFrame::WatchingFleet { rides } => {
-                Some(rides.into_iter().map(Cow::into_owned).collect())
-            }
+            ServerFrame::Fleet { moved, .. } => Some(moved.into_owned()),
             _ => None,
         })
         .await
