@@ -13,12 +13,16 @@ async function main() {
   await page.goto(base);
   await page.locator('#connection.live').waitFor();
   const routes = ['1', '2', '3'];
-  for (let i = 0; i < Number(rides); i += 50) {
-    await Promise.all(Array.from({ length: Math.min(50, rides - i) }, (_, k) => fetch(`${base}/api/rides`, {
+  const asked = Date.now();
+  for (let i = 0; i < Number(rides); i += 1000) {
+    const batch = Array.from({ length: Math.min(1000, rides - i) }, (_, k) => ({ routeId: routes[(i + k) % 3] }));
+    const response = await fetch(`${base}/api/rides/batch`, {
       method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ routeId: routes[(i + k) % 3] }),
-    })));
+      body: JSON.stringify({ rides: batch }),
+    });
+    if (response.status !== 202) throw new Error(`starting rides: ${response.status} ${await response.text()}`);
   }
+  const started = Date.now() - asked;
   // Every ride driving, as the server counts them (a big fleet's page holds only those in view).
   await page.waitForFunction((n) => window.rota.fleet.counts.running >= n, Number(rides), { timeout: 300000 });
   await page.waitForTimeout(5000); // warm-up
@@ -67,7 +71,7 @@ async function main() {
     };
     return requestAnimationFrame(frame);
   }), Number(seconds) * 1000);
-  console.log(JSON.stringify({ rides: Number(rides), seconds: Number(seconds), ...figures }, null, 2));
+  console.log(JSON.stringify({ rides: Number(rides), seconds: Number(seconds), startedMs: started, ...figures }, null, 2));
   await browser.close();
 }
 

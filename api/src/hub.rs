@@ -238,11 +238,13 @@ impl Hub {
         remove_subscriber(&mut state, id);
     }
 
-    /// Records a ride that was just asked for, before any position exists.
-    pub fn ride_requested(&self, ride: &Ride) {
+    /// Records rides that were just asked for, before any position exists.
+    pub fn rides_requested(&self, rides: &[Ride]) {
         let mut state = self.lock();
-        if !state.rides.contains_key(&ride.id) {
-            state.insert_ride(LiveRide::new(ride.clone()));
+        for ride in rides {
+            if !state.rides.contains_key(&ride.id) {
+                state.insert_ride(LiveRide::new(ride.clone()));
+            }
         }
     }
 

@@ -40,6 +40,7 @@ pub use error::ApiError;
 pub use http_metrics::HttpMetrics;
 pub use live_positions::consume_positions;
 pub use recorder::{BatchLimits, record_positions};
+pub use ride_commands::MAX_BATCH_RIDES;
 pub use start::{Api, ApiConfig, Process, RunError, StartError};
 
 /// Per-socket frame queue: at 2 positions/s per ride this holds several seconds of a busy fleet.

@@ -43,6 +43,7 @@ pub fn routes() -> OpenApiRouter<SharedState> {
             rest::delete_route
         ))
         .routes(routes!(rest::list_rides, rest::start_ride))
+        .routes(routes!(rest::start_rides))
         .routes(routes!(rest::get_ride, rest::cancel_ride))
         .routes(routes!(rest::get_system))
         .routes(routes!(rest::get_records))

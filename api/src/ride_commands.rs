@@ -6,7 +6,7 @@ use events::{NewDirection, TOPIC_NEW_DIRECTION, now_ms};
 use rdkafka::{producer::FutureRecord, util::Timeout};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::time::Duration;
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use crate::{AppState, error::ApiError, ride::Ride};
 
@@ -35,51 +35,153 @@ pub struct StartedRide {
     pub route_id: String,
 }
 
+/// Most rides one `POST /api/rides/batch` starts.
+pub const MAX_BATCH_RIDES: usize = 10_000;
+
+/// `POST /api/rides/batch`'s body: rides to start at once.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct StartRides {
+    /// 1 to 10,000 rides; routes may repeat.
+    #[schema(min_items = 1, max_items = 10_000)]
+    pub rides: Vec<StartRide>,
+}
+
+/// Rides accepted, in the order asked for.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StartedRides {
+    pub started: Vec<StartedRide>,
+}
+
 /// Checks the request, records the ride and publishes its `route.new-direction` command with the
 /// route's points, so the simulator needs no database.
 pub async fn start(state: &AppState, request: StartRide) -> Result<StartedRide, ApiError> {
-    if let Some(speed) = request.speed_kmh
-        && !(speed.is_finite() && speed > 0.0 && speed <= MAX_SPEED_KMH)
-    {
-        return Err(ApiError::bad_request(format!(
-            "speedKmh must be greater than 0 and at most {MAX_SPEED_KMH}, got {speed}"
-        ))
-        .with_detail(json!({"field": "speedKmh"})));
-    }
-    let route = state
-        .store
-        .get_route(&request.route_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("route", &request.route_id))?;
+    let mut started = launch(state, vec![request], Fields::Plain).await?;
+    Ok(started.remove(0))
+}
 
-    // Time-ordered ids: listing rides by id lists them newest first.
-    let ride_id = uuid::Uuid::now_v7().to_string();
-    let client_id = request.client_id.unwrap_or_else(|| ride_id.clone());
-    let command = NewDirection {
-        route_id: route.id.clone(),
-        client_id: client_id.clone(),
-        ride_id: Some(ride_id.clone()),
-        points: Some(route.points.iter().map(|p| p.to_lng_lat()).collect()),
-        speed_kmh: request.speed_kmh,
-        cancel: false,
-    };
-    publish(state, &command).await?;
+/// [`start`] for many rides: every request is checked before any is started, each route is read
+/// once, the commands are published together (the producer batches them) and the rides are
+/// recorded in one store write.
+pub async fn start_batch(
+    state: &AppState,
+    requests: Vec<StartRide>,
+) -> Result<Vec<StartedRide>, ApiError> {
+    if requests.is_empty() || requests.len() > MAX_BATCH_RIDES {
+        return Err(ApiError::bad_request(format!(
+            "rides must hold 1 to {MAX_BATCH_RIDES} rides, got {}",
+            requests.len()
+        ))
+        .with_detail(json!({"field": "rides"})));
+    }
+    launch(state, requests, Fields::InBatch).await
+}
+
+/// How errors name a request's field: `speedKmh`, or `rides[3].speedKmh` in a batch.
+#[derive(Clone, Copy)]
+enum Fields {
+    Plain,
+    InBatch,
+}
+
+impl Fields {
+    fn name(self, index: usize, field: &str) -> String {
+        match self {
+            Self::Plain => field.to_owned(),
+            Self::InBatch => format!("rides[{index}].{field}"),
+        }
+    }
+}
+
+async fn launch(
+    state: &AppState,
+    requests: Vec<StartRide>,
+    fields: Fields,
+) -> Result<Vec<StartedRide>, ApiError> {
+    let mut routes: HashMap<String, Arc<[[f64; 2]]>> = HashMap::new();
+    let mut commands = Vec::with_capacity(requests.len());
+    for (index, request) in requests.into_iter().enumerate() {
+        if let Some(speed) = request.speed_kmh
+            && !(speed.is_finite() && speed > 0.0 && speed <= MAX_SPEED_KMH)
+        {
+            let field = fields.name(index, "speedKmh");
+            return Err(ApiError::bad_request(format!(
+                "{field} must be greater than 0 and at most {MAX_SPEED_KMH}, got {speed}"
+            ))
+            .with_detail(json!({ "field": field })));
+        }
+        let points = match routes.get(&request.route_id) {
+            Some(points) => points.clone(),
+            None => {
+                let route = state
+                    .store
+                    .get_route(&request.route_id)
+                    .await?
+                    .ok_or_else(|| {
+                        let field = fields.name(index, "routeId");
+                        ApiError::not_found("route", &request.route_id)
+                            .with_detail(json!({ "id": request.route_id, "field": field }))
+                    })?;
+                let points: Arc<[[f64; 2]]> = route.points.iter().map(|p| p.to_lng_lat()).collect();
+                routes.insert(route.id, points.clone());
+                points
+            }
+        };
+        // Time-ordered ids: listing rides by id lists them newest first.
+        let ride_id = uuid::Uuid::now_v7().to_string();
+        commands.push(NewDirection {
+            client_id: request.client_id.unwrap_or_else(|| ride_id.clone()),
+            route_id: request.route_id,
+            ride_id: Some(ride_id),
+            points: Some(points.to_vec()),
+            speed_kmh: request.speed_kmh,
+            cancel: false,
+        });
+    }
+
+    let published = futures::future::join_all(commands.iter().map(|c| publish(state, c))).await;
     // Recorded only once queued; a first position that beats this creates the ride itself.
-    let record = Ride::requested(&ride_id, &route.id, &client_id, now_ms());
-    state.hub.ride_requested(&record);
-    if let Err(e) = state.store.ride_requested(&record).await {
-        // The ride runs anyway, and its first recorded position creates the record.
+    let now = now_ms();
+    let mut records = Vec::with_capacity(commands.len());
+    let mut failure = None;
+    for (command, result) in commands.iter().zip(published) {
+        match result {
+            Ok(()) => records.push(Ride::requested(
+                command.ride_id.as_deref().unwrap_or_default(),
+                &command.route_id,
+                &command.client_id,
+                now,
+            )),
+            Err(e) => failure = Some(e),
+        }
+    }
+    state.hub.rides_requested(&records);
+    if let Err(e) = state.store.rides_requested(&records).await {
+        // The rides run anyway, and each one's first recorded position creates its record.
         tracing::warn!(
-            ride_id,
+            rides = records.len(),
             error = e.chain(),
-            "could not record the ride request"
+            "could not record the ride requests"
         );
     }
-    tracing::info!(ride_id, route_id = route.id, "ride requested");
-    Ok(StartedRide {
-        ride_id,
-        route_id: route.id,
-    })
+    for ride in &records {
+        tracing::info!(
+            ride_id = ride.id,
+            route_id = ride.route_id,
+            "ride requested"
+        );
+    }
+    let started: Vec<StartedRide> = records
+        .into_iter()
+        .map(|ride| StartedRide {
+            ride_id: ride.id,
+            route_id: ride.route_id,
+        })
+        .collect();
+    match failure {
+        // Those already queued run: the error lists them so the caller can cancel or keep them.
+        Some(e) => Err(e.with_detail(json!({ "started": started }))),
+        None => Ok(started),
+    }
 }
 
 /// Asks the simulator driving `ride` to stop it; it answers with a final `cancelled` position.

@@ -135,6 +135,16 @@ impl From<ClusterError> for Unreadable {
     }
 }
 
+/// Runs blocking cluster reads off the async threads.
+async fn off_thread<T: Send + 'static, E: Into<Unreadable> + Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, Unreadable> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Unreadable(e.to_string()))?
+        .map_err(Into::into)
+}
+
 /// What one read found, for the rates of the next.
 struct Sample {
     at: Instant,
@@ -228,14 +238,12 @@ impl SystemView {
         }
         let reader = self.reader(&mut state)?;
         let topic = view.topic.clone();
-        let records = tokio::task::spawn_blocking(move || {
+        let (query, records) = off_thread(move || {
             let key = query.key.as_deref();
             events::cluster::newest_records(&reader, &topic, key, limit, TAIL_WITHIN)
                 .map(|records| (query, records))
         })
-        .await
-        .map_err(|e| TailError::Unreadable(Unreadable(e.to_string())))?;
-        let (query, records) = records.map_err(|e| TailError::Unreadable(e.into()))?;
+        .await?;
         let records = Arc::new(records);
         state.tails.insert(query, (Instant::now(), records.clone()));
         Ok(records)
@@ -250,7 +258,7 @@ impl SystemView {
         let reader = self.reader(&mut *self.state.lock().await)?;
         let partition = self.hub.ride_record(key).map(|r| r.partition);
         let scan_key = key.to_owned();
-        let scanned = tokio::task::spawn_blocking(move || {
+        let scanned = off_thread(move || {
             // The ends read now, after the tap began to follow the key: what the scan does not
             // reach, the reader has yet to pass.
             let mut topic = reader.topology(Some(TOPIC_NEW_POSITION))?.topics.remove(0);
@@ -260,9 +268,7 @@ impl SystemView {
             let key = Some(scan_key.as_str());
             events::cluster::newest_records(&reader, &topic, key, key_tap::KEPT, TAIL_WITHIN)
         })
-        .await
-        .map_err(|e| TailError::Unreadable(Unreadable(e.to_string())))?
-        .map_err(|e| TailError::Unreadable(e.into()))?;
+        .await?;
         self.tap.backfill(key, scanned);
         Ok(Arc::new(self.tap.follow(key, limit).unwrap_or_default()))
     }
@@ -289,9 +295,7 @@ impl SystemView {
     async fn read_now(&self, state: &mut ViewState) -> Result<Arc<System>, Unreadable> {
         self.reads.fetch_add(1, Ordering::Relaxed);
         let reader = self.reader(state)?;
-        let (topology, groups, problems) = tokio::task::spawn_blocking(move || read(&reader))
-            .await
-            .map_err(|e| Unreadable(e.to_string()))??;
+        let (topology, groups, problems) = off_thread(move || read(&reader)).await?;
         let now = Instant::now();
         let read_at = events::now_ms();
         let positions = self.hub.positions_received();

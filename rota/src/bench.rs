@@ -89,24 +89,26 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     for _ in 0..args.clients {
         fleet_clients.push(tokio::spawn(watch(http, Watch::Fleet, measuring.clone())));
     }
+    let driving = tokio::spawn(first_positions(http, args.rides));
     let started = Instant::now();
-    let ride_ids: Vec<Result<String>> = stream::iter(0..args.rides)
-        .map(|i| start_ride(http, (i % 3 + 1).to_string()))
-        .buffer_unordered(64)
-        .collect()
-        .await;
-    let failed = ride_ids.iter().filter(|r| r.is_err()).count();
-    if failed > 0 {
-        bail!("{failed} of {} rides failed to start", args.rides);
-    }
+    let ride_ids = start_rides(http, args.rides, args.start_batch as usize).await?;
+    let queued = started.elapsed();
+    let driving = tokio::time::timeout(Duration::from_secs(120), driving)
+        .await
+        .context("not every ride published a position within 2 minutes")???;
     println!(
-        "started {} rides in {:.1?}; warming up",
+        "started {} rides in {queued:.1?} ({}); every ride's first position on a socket after \
+         {:.1?}; warming up",
         args.rides,
-        started.elapsed()
+        match args.start_batch {
+            1 => "one POST /api/rides each".to_owned(),
+            n => format!("POST /api/rides/batch of {n}"),
+        },
+        driving - started
     );
     let mut ride_clients = Vec::new();
     for ride in ride_ids.iter().cycle().take(args.ride_watchers) {
-        let ride = Watch::Ride(ride.as_ref().expect("every ride started").clone());
+        let ride = Watch::Ride(ride.clone());
         ride_clients.push(tokio::spawn(watch(http, ride, measuring.clone())));
     }
     // Every ride lasts minutes at city speed: after a warm-up all are driving during the window.
@@ -115,10 +117,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let pages: Vec<_> = ride_ids
         .iter()
         .take(args.system_pages)
-        .map(|ride| {
-            let ride = ride.as_ref().expect("every ride started").clone();
-            tokio::spawn(system_page(http, ride, measuring.clone()))
-        })
+        .map(|ride| tokio::spawn(system_page(http, ride.clone(), measuring.clone())))
         .collect();
     let cpu_before = cpu_seconds();
     measuring.store(true, Ordering::Release);
@@ -192,6 +191,10 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             );
         }
     }
+    println!(
+        "positions published:   {:.0}/s by the simulator (expected {per_ride:.0}/s)",
+        (recorded_after.published - recorded_before.published) as f64 / elapsed
+    );
     println!(
         "positions recorded:    {:.0}/s into the {} store; {} positions not yet recorded at the end",
         (recorded_after.recorded - recorded_before.recorded) as f64 / elapsed,
@@ -382,24 +385,65 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-async fn start_ride(http: std::net::SocketAddr, route: String) -> Result<String> {
+/// Starts `n` rides over routes 1 to 3, `batch` per request; returns their ids.
+async fn start_rides(http: std::net::SocketAddr, n: usize, batch: usize) -> Result<Vec<String>> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let request = hyper::Request::post(format!("http://{http}/api/rides"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(format!(
-            r#"{{"routeId":"{route}"}}"#
-        ))))?;
-    let response = client.request(request).await?;
-    let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
-    if status != 202 {
-        bail!(
-            "starting a ride: {status} {}",
-            String::from_utf8_lossy(&body)
-        );
+    let route = |i: usize| (i % 3 + 1).to_string();
+    let post = |path: &'static str, body: serde_json::Value| {
+        let client = client.clone();
+        async move {
+            let request = hyper::Request::post(format!("http://{http}{path}"))
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body.to_string())))?;
+            let response = client.request(request).await?;
+            let status = response.status();
+            let body = response.into_body().collect().await?.to_bytes();
+            if status != 202 {
+                bail!("{path}: {status} {}", String::from_utf8_lossy(&body));
+            }
+            Ok(serde_json::from_slice::<serde_json::Value>(&body)?)
+        }
+    };
+    let id =
+        |started: &serde_json::Value| started["rideId"].as_str().unwrap_or_default().to_owned();
+    if batch == 1 {
+        return stream::iter(0..n)
+            .map(|i| post("/api/rides", serde_json::json!({ "routeId": route(i) })))
+            .buffered(64)
+            .map(|started| Ok(id(&started?)))
+            .collect::<Vec<Result<String>>>()
+            .await
+            .into_iter()
+            .collect();
     }
-    let body: serde_json::Value = serde_json::from_slice(&body)?;
-    Ok(body["rideId"].as_str().unwrap_or_default().to_owned())
+    let mut ids = Vec::with_capacity(n);
+    for first in (0..n).step_by(batch) {
+        let rides: Vec<_> = (first..n.min(first + batch))
+            .map(|i| serde_json::json!({ "routeId": route(i) }))
+            .collect();
+        let started = post("/api/rides/batch", serde_json::json!({ "rides": rides })).await?;
+        ids.extend(started["started"].as_array().into_iter().flatten().map(id));
+    }
+    Ok(ids)
+}
+
+/// When a fleet watcher has had a position of `n` distinct rides.
+async fn first_positions(http: std::net::SocketAddr, n: usize) -> Result<Instant> {
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{http}/ws")).await?;
+    let ask = serde_json::to_string(&ClientFrame::WatchFleet { bounds: None })?;
+    futures::SinkExt::send(&mut socket, Message::text(ask)).await?;
+    let mut seen = std::collections::HashSet::new();
+    while let Some(message) = socket.next().await {
+        if let Message::Text(text) = message?
+            && let ServerFrame::Fleet { moved, .. } = serde_json::from_str(&text)?
+        {
+            seen.extend(moved.iter().map(|m| m.ride_id().to_owned()));
+            if seen.len() >= n {
+                return Ok(Instant::now());
+            }
+        }
+    }
+    bail!("the fleet socket closed after {} of {n} rides", seen.len())
 }
 
 async fn wait_ready(http: std::net::SocketAddr) -> Result<()> {

@@ -365,6 +365,10 @@ pub struct BenchArgs {
     /// Milliseconds between two positions of a ride.
     #[arg(long, default_value_t = 500)]
     pub tick_ms: u64,
+    /// Rides started per `POST /api/rides/batch`; 1 starts each with its own `POST /api/rides`
+    /// (64 at a time).
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=api::MAX_BATCH_RIDES as u64))]
+    pub start_batch: u64,
     /// Seconds to measure for.
     #[arg(long, default_value_t = 20)]
     pub seconds: u64,

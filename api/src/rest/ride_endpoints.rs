@@ -22,7 +22,7 @@ use crate::{
     SharedState,
     error::{ApiError, ErrorBody},
     ride::Ride,
-    ride_commands::{self, StartRide, StartedRide},
+    ride_commands::{self, StartRide, StartRides, StartedRide, StartedRides},
     store::RideFilter,
 };
 
@@ -43,6 +43,26 @@ pub async fn start_ride(
     let Json(request) = body?;
     let started = ride_commands::start(&state, request).await?;
     Ok((StatusCode::ACCEPTED, Json(started)).into_response())
+}
+
+/// Starts many rides at once: every ride is checked before any starts, and all are recorded in one
+/// store write. A 503 may come after some were queued: its `detail.started` lists those, running.
+#[utoipa::path(post, path = "/api/rides/batch", operation_id = "startRides", tag = "rides",
+    request_body = StartRides,
+    responses(
+        (status = 202, description = "The rides are queued.", body = StartedRides),
+        (status = 400, description = "Malformed body, no rides or too many, or a bad speed; `detail.field` names it.", body = ErrorBody),
+        (status = 404, description = "No such route; `detail.field` names the ride asking for it.", body = ErrorBody),
+        (status = 415, description = "Not JSON.", body = ErrorBody),
+        (status = 503, description = "Some commands could not be queued.", body = ErrorBody),
+    ))]
+pub async fn start_rides(
+    State(state): State<SharedState>,
+    body: Result<Json<StartRides>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(request) = body?;
+    let started = ride_commands::start_batch(&state, request.rides).await?;
+    Ok((StatusCode::ACCEPTED, Json(StartedRides { started })).into_response())
 }
 
 /// Which rides `GET /api/rides` lists.

@@ -229,20 +229,22 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn ride_requested(&self, ride: &Ride) -> Result<(), StoreError> {
-        let ride = ride.clone();
+    async fn rides_requested(&self, rides: &[Ride]) -> Result<(), StoreError> {
+        let requested = rides.to_vec();
         self.write(move |txn| {
             let mut rides = txn.open_table(RIDES)?;
-            let existing: Option<Ride> = get(&rides, &ride.id)?;
-            let record = match existing {
-                // Positions got here first.
-                Some(mut existing) => {
-                    existing.merge(&ride);
-                    existing
-                }
-                None => ride,
-            };
-            rides.insert(record.id.as_str(), encode(&record).as_slice())?;
+            for ride in requested {
+                let existing: Option<Ride> = get(&rides, &ride.id)?;
+                let record = match existing {
+                    // Positions got here first.
+                    Some(mut existing) => {
+                        existing.merge(&ride);
+                        existing
+                    }
+                    None => ride,
+                };
+                rides.insert(record.id.as_str(), encode(&record).as_slice())?;
+            }
             Ok(())
         })
         .await

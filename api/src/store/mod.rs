@@ -121,8 +121,9 @@ pub trait Store: Send + Sync + 'static {
     /// `false` if there was no such route.
     async fn delete_route(&self, id: &str) -> Result<bool, StoreError>;
 
-    /// Records a ride that was asked for, unless positions already created it.
-    async fn ride_requested(&self, ride: &Ride) -> Result<(), StoreError>;
+    /// Records rides that were asked for, in one write; a ride its positions already created
+    /// keeps them.
+    async fn rides_requested(&self, rides: &[Ride]) -> Result<(), StoreError>;
     /// Appends positions (in Kafka order) to their rides' paths and updates the rides. Applying the
     /// same positions again changes nothing, so a batch can be retried or re-read from Kafka.
     async fn record_positions(&self, positions: &[NewPosition]) -> Result<(), StoreError>;

@@ -227,7 +227,7 @@ async fn history_survives_reopening_and_replays_change_nothing(backend: Backend)
     {
         let store = place.open().await;
         store
-            .ride_requested(&Ride::requested(RIDE, "1", "c", 1_699_999_999_000))
+            .rides_requested(&[Ride::requested(RIDE, "1", "c", 1_699_999_999_000)])
             .await
             .unwrap();
         store
@@ -270,12 +270,22 @@ async fn a_request_recorded_after_its_positions_keeps_both(backend: Backend) {
         .record_positions(&positions(RIDE, "1", 0, 11, 10))
         .await
         .unwrap();
+    // One write for a batch: a ride its positions made and one not driven yet.
+    const WAITING: &str = "0190c1a0-0000-7000-8000-000000000002";
     store
-        .ride_requested(&Ride::requested(RIDE, "1", "c", 1_699_999_999_000))
+        .rides_requested(&[
+            Ride::requested(RIDE, "1", "c", 1_699_999_999_000),
+            Ride::requested(WAITING, "2", "d", 1_699_999_999_500),
+        ])
         .await
         .unwrap();
     let ride = store.get_ride(RIDE).await.unwrap().unwrap();
     assert_whole_ride(&ride, Some(1_699_999_999_000));
+    let waiting = store.get_ride(WAITING).await.unwrap().unwrap();
+    assert_eq!(
+        (waiting.status, waiting.route_id.as_str(), waiting.positions),
+        (RideStatus::Starting, "2", 0)
+    );
 }
 
 /// Two api replicas may record one ride at once while a rebalance moves its partition: whatever

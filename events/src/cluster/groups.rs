@@ -134,13 +134,12 @@ impl ClusterReader {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if !clients.contains_key(name) {
-            let client: BaseConsumer = self
-                .kafka
-                .client()
-                .set("group.id", name)
-                .set("enable.auto.commit", "false")
-                .create()
-                .map_err(|e| self.failed("creating a client", e))?;
+            let client: BaseConsumer = super::create(
+                self.kafka
+                    .client()
+                    .set("group.id", name)
+                    .set("enable.auto.commit", "false"),
+            )?;
             clients.insert(name.to_owned(), client);
         }
         let client = &clients[name];

@@ -15,9 +15,10 @@ use std::{
 };
 
 use rdkafka::{
-    Offset, TopicPartitionList,
+    ClientConfig, Offset, TopicPartitionList,
     admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier},
     client::DefaultClientContext,
+    config::FromClientConfig,
     consumer::{BaseConsumer, Consumer},
     error::KafkaError,
     types::RDKafkaErrorCode,
@@ -152,22 +153,9 @@ pub struct ClusterReader {
 
 impl ClusterReader {
     pub fn new(kafka: &KafkaConfig) -> Result<Self, ClusterError> {
-        let admin = kafka
-            .client()
-            .create()
-            .map_err(|source| ClusterError::Failed {
-                request: "creating a client",
-                source,
-            })?;
-        let offsets = kafka
-            .client()
-            // The log's end, as `kafka-consumer-groups` reports it, not the last stable offset.
-            .set("isolation.level", "read_uncommitted")
-            .create()
-            .map_err(|source| ClusterError::Failed {
-                request: "creating a client",
-                source,
-            })?;
+        let admin = create(&kafka.client())?;
+        // The log's end, as `kafka-consumer-groups` reports it, not the last stable offset.
+        let offsets = create(kafka.client().set("isolation.level", "read_uncommitted"))?;
         Ok(Self {
             kafka: kafka.clone(),
             admin,
@@ -386,6 +374,14 @@ impl ClusterReader {
             _ => ClusterError::Failed { request, source },
         }
     }
+}
+
+/// A client of `config`'s kind; the error names what failed.
+fn create<C: FromClientConfig>(config: &ClientConfig) -> Result<C, ClusterError> {
+    config.create().map_err(|source| ClusterError::Failed {
+        request: "creating a client",
+        source,
+    })
 }
 
 /// Runs an admin request's future to its end on this (blocking) thread: librdkafka answers it on

@@ -73,15 +73,15 @@ pub fn newest_records(
     limit: usize,
     within: Duration,
 ) -> Result<Vec<Record>, ClusterError> {
-    let consumer: BaseConsumer = reader
-        .kafka
-        .client()
-        // librdkafka assigns partitions only to a consumer with a group; this one never joins it.
-        .set("group.id", "rota-system-tail")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .map_err(|e| reader.failed("creating a client", e))?;
+    let consumer: BaseConsumer = super::create(
+        reader
+            .kafka
+            .client()
+            // librdkafka assigns partitions only to a consumer with a group; it never joins it.
+            .set("group.id", "rota-system-tail")
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "10"),
+    )?;
     let window = if key.is_some() {
         KEY_SCAN_PER_PARTITION
     } else {

@@ -42,6 +42,7 @@ macro_rules! contract {
 contract!(
     a_ride_is_recorded_with_its_path_and_summary,
     a_cancelled_ride_stops_and_says_so,
+    a_batch_starts_every_ride_or_none,
 );
 
 /// The REST side of routes, once: what the stores do underneath is the api's store contract suite
@@ -574,5 +575,83 @@ async fn a_cancelled_ride_stops_and_says_so(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(status, 404);
+    platform.stop().await.unwrap();
+}
+
+async fn a_batch_starts_every_ride_or_none(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (platform, _) = platform(backend, dir.path()).await;
+    let base = base_url(&platform);
+    let batch = format!("{base}/api/rides/batch");
+    let rides_now = || async {
+        let (status, page) = http("GET", &format!("{base}/api/rides?limit=100"), None)
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{page}");
+        page["items"].as_array().unwrap().len()
+    };
+
+    // Nothing starts unless every ride can: the error names the ride at fault.
+    let refused = [
+        (json!({"rides": []}), 400, "rides"),
+        (
+            json!({"rides": [{"routeId": "1"}, {"routeId": "nope"}]}),
+            404,
+            "rides[1].routeId",
+        ),
+        (
+            json!({"rides": [{"routeId": "1"}, {"routeId": "2"}, {"routeId": "3", "speedKmh": -1}]}),
+            400,
+            "rides[2].speedKmh",
+        ),
+        (
+            json!({"rides": vec![json!({"routeId": "1"}); api::MAX_BATCH_RIDES + 1]}),
+            400,
+            "rides",
+        ),
+    ];
+    for (body, expected, field) in refused {
+        let (status, error) = http("POST", &batch, Some(&body.to_string())).await.unwrap();
+        assert_eq!(
+            (status, error["detail"]["field"].as_str()),
+            (expected, Some(field)),
+            "{error}"
+        );
+    }
+    assert_eq!(rides_now().await, 0, "a refused batch starts nothing");
+
+    let asked: Vec<&str> = ["1", "2", "3"].into_iter().cycle().take(12).collect();
+    let body = json!({
+        "rides": asked.iter().map(|route| json!({"routeId": route, "speedKmh": 20000})).collect::<Vec<_>>()
+    });
+    let (status, started) = http("POST", &batch, Some(&body.to_string())).await.unwrap();
+    assert_eq!(status, 202, "{started}");
+    let started = started["started"].as_array().unwrap();
+    let routes: Vec<&str> = started
+        .iter()
+        .map(|r| r["routeId"].as_str().unwrap())
+        .collect();
+    assert_eq!(routes, asked, "one ride per request, in order");
+    let ids: std::collections::BTreeSet<&str> = started
+        .iter()
+        .map(|r| r["rideId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), asked.len(), "distinct ride ids");
+    assert_eq!(
+        rides_now().await,
+        asked.len(),
+        "every ride recorded at once"
+    );
+    // Each one is driven by the simulator to its end and recorded whole.
+    for ride in started {
+        let recorded = common::recorded_ride(&base, ride["rideId"].as_str().unwrap()).await;
+        assert_eq!(
+            (&recorded["status"], &recorded["routeId"]),
+            (&json!("finished"), &ride["routeId"]),
+            "{recorded}"
+        );
+        let path = recorded["path"].as_array().unwrap();
+        assert_eq!(path_seqs(path), (0..path.len() as u64).collect::<Vec<_>>());
+    }
     platform.stop().await.unwrap();
 }

@@ -333,8 +333,8 @@ impl Store for MongoStore {
         Ok(result.deleted_count > 0)
     }
 
-    async fn ride_requested(&self, ride: &Ride) -> Result<(), StoreError> {
-        self.merge_rides(vec![ride.clone()]).await
+    async fn rides_requested(&self, rides: &[Ride]) -> Result<(), StoreError> {
+        self.merge_rides(rides.to_vec()).await
     }
 
     async fn record_positions(&self, positions: &[NewPosition]) -> Result<(), StoreError> {
