@@ -37,7 +37,7 @@ use crate::{
 };
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
-const FETCH_WAIT_MS: &str = "10";
+const FETCH_WAIT_MS: &str = "50";
 
 /// Most running rides put back into the hub after a restart.
 const RESTORED_RIDES_MAX: usize = 10_000;
@@ -66,7 +66,9 @@ pub async fn consume_positions(
         .set("group.id", HISTORY_GROUP)
         .set("enable.auto.commit", "false")
         // Live positions: ask often rather than let the broker hold a fetch open for up to 500 ms
-        // (the built-in broker answers a waiting fetch only when the wait is over).
+        // (the built-in broker answers a waiting fetch only when the wait is over). Not less: the
+        // built-in broker also reads for about this long per fetch, and at 10 ms the reader fell
+        // behind the simulator at 10,000 rides (README, Benchmark).
         .set("fetch.wait.max.ms", FETCH_WAIT_MS)
         .create()?;
     let consumer = Arc::new(consumer);
