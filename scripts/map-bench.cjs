@@ -75,7 +75,8 @@ async function main() {
   await browser.close();
 }
 
-main().catch((e) => {
+// Exits once done: an idle keep-alive connection to the api must not hold the process open.
+main().then(() => process.exit(0), (e) => {
   console.error(e);
   process.exit(1);
 });
