@@ -6,7 +6,7 @@ use events::{NewDirection, TOPIC_NEW_DIRECTION, now_ms};
 use rdkafka::{producer::FutureRecord, util::Timeout};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
 use crate::{AppState, error::ApiError, ride::Ride};
 
@@ -97,7 +97,7 @@ async fn launch(
     requests: Vec<StartRide>,
     fields: Fields,
 ) -> Result<Vec<StartedRide>, ApiError> {
-    let mut routes: HashMap<String, Arc<[[f64; 2]]>> = HashMap::new();
+    let mut routes: HashMap<String, Vec<[f64; 2]>> = HashMap::new();
     let mut commands = Vec::with_capacity(requests.len());
     for (index, request) in requests.into_iter().enumerate() {
         if let Some(speed) = request.speed_kmh
@@ -121,7 +121,7 @@ async fn launch(
                         ApiError::not_found("route", &request.route_id)
                             .with_detail(json!({ "id": request.route_id, "field": field }))
                     })?;
-                let points: Arc<[[f64; 2]]> = route.points.iter().map(|p| p.to_lng_lat()).collect();
+                let points: Vec<[f64; 2]> = route.points.iter().map(|p| p.to_lng_lat()).collect();
                 routes.insert(route.id, points.clone());
                 points
             }
@@ -132,7 +132,7 @@ async fn launch(
             client_id: request.client_id.unwrap_or_else(|| ride_id.clone()),
             route_id: request.route_id,
             ride_id: Some(ride_id),
-            points: Some(points.to_vec()),
+            points: Some(points),
             speed_kmh: request.speed_kmh,
             cancel: false,
         });
@@ -163,12 +163,13 @@ async fn launch(
             "could not record the ride requests"
         );
     }
-    for ride in &records {
-        tracing::info!(
+    match records.as_slice() {
+        [ride] => tracing::info!(
             ride_id = ride.id,
             route_id = ride.route_id,
             "ride requested"
-        );
+        ),
+        rides => tracing::info!(rides = rides.len(), "rides requested"),
     }
     let started: Vec<StartedRide> = records
         .into_iter()
@@ -177,10 +178,11 @@ async fn launch(
             route_id: ride.route_id,
         })
         .collect();
-    match failure {
+    match (failure, fields) {
+        (None, _) => Ok(started),
+        (Some(e), Fields::Plain) => Err(e),
         // Those already queued run: the error lists them so the caller can cancel or keep them.
-        Some(e) => Err(e.with_detail(json!({ "started": started }))),
-        None => Ok(started),
+        (Some(e), Fields::InBatch) => Err(e.with_detail(json!({ "started": started }))),
     }
 }
 
