@@ -57,3 +57,27 @@ pub static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
         .to_pretty_json()
         .expect("the document serializes")
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// utoipa takes limits only as literals: the document's must be the ones the code enforces.
+    #[test]
+    fn documented_limits_are_the_enforced_ones() {
+        let document: serde_json::Value = serde_json::from_str(&DOCUMENT).unwrap();
+        let schemas = &document["components"]["schemas"];
+        let rides = &schemas["StartRides"]["properties"]["rides"];
+        assert_eq!(
+            (rides["minItems"].as_u64(), rides["maxItems"].as_u64()),
+            (Some(1), Some(crate::MAX_BATCH_RIDES as u64)),
+            "{rides}"
+        );
+        let speed = &schemas["StartRide"]["properties"]["speedKmh"];
+        assert_eq!(
+            speed["maximum"].as_f64(),
+            Some(crate::ride_commands::MAX_SPEED_KMH),
+            "{speed}"
+        );
+    }
+}
