@@ -49,9 +49,9 @@ pub const FLEET_BATCH: Duration = Duration::from_millis(50);
 /// centimetre), half the size of a [`LatLng`]. Ten thousand rides of an hour hold 72 million of
 /// them.
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct PathPoint([i32; 2]);
+struct CompactPoint([i32; 2]);
 
-impl PathPoint {
+impl CompactPoint {
     const PER_DEGREE: f64 = 1e7;
 
     fn of(point: LatLng) -> Self {
@@ -73,7 +73,7 @@ impl PathPoint {
 struct LiveRide {
     view: Ride,
     /// The path so far, for watchers who arrive mid-ride.
-    path: Vec<PathPoint>,
+    path: Vec<CompactPoint>,
     /// The latest position's seq.
     seq: u64,
     watchers: HashSet<u64>,
@@ -277,7 +277,7 @@ impl Hub {
     pub fn restore(&self, view: Ride, path: Vec<LatLng>) {
         let mut ride = LiveRide::new(view);
         ride.seq = path.len().saturating_sub(1) as u64;
-        ride.path = path.into_iter().map(PathPoint::of).collect();
+        ride.path = path.into_iter().map(CompactPoint::of).collect();
         self.lock().insert_ride(ride);
     }
 
@@ -463,7 +463,7 @@ impl Hub {
                 return;
             }
         }
-        ride.path.push(PathPoint::of(event.lat_lng()));
+        ride.path.push(CompactPoint::of(event.lat_lng()));
         ride.seq = event.seq;
         ride.view.apply(event);
 
@@ -889,7 +889,7 @@ mod tests {
             (0.0, 0.0),
             (-15.793_889_9, -47.882_778_1),
         ] {
-            let back = PathPoint::of(LatLng { lat, lng }).lat_lng();
+            let back = CompactPoint::of(LatLng { lat, lng }).lat_lng();
             assert!(
                 (back.lat - lat).abs() <= 5e-8 && (back.lng - lng).abs() <= 5e-8,
                 "{lat}, {lng} came back as {back:?}"

@@ -120,6 +120,23 @@ fn get<T: DeserializeOwned>(
     value.map(|v| decode(id, v.value())).transpose()
 }
 
+/// Writes `ride` merged into the record already there, if any (requests and positions arrive in
+/// either order).
+fn merge_ride(
+    rides: &mut redb::Table<'_, &'static str, &'static [u8]>,
+    ride: Ride,
+) -> Result<(), StoreError> {
+    let record = match get::<Ride>(rides, &ride.id)? {
+        Some(mut record) => {
+            record.merge(&ride);
+            record
+        }
+        None => ride,
+    };
+    rides.insert(record.id.as_str(), encode(&record).as_slice())?;
+    Ok(())
+}
+
 /// Claims `route`'s title for it, refusing one another route holds.
 fn claim_title(txn: &WriteTransaction, route: &Route) -> Result<(), StoreError> {
     let mut titles = txn.open_table(ROUTE_TITLES)?;
@@ -234,16 +251,7 @@ impl Store for EmbeddedStore {
         self.write(move |txn| {
             let mut rides = txn.open_table(RIDES)?;
             for ride in requested {
-                let existing: Option<Ride> = get(&rides, &ride.id)?;
-                let record = match existing {
-                    // Positions got here first.
-                    Some(mut existing) => {
-                        existing.merge(&ride);
-                        existing
-                    }
-                    None => ride,
-                };
-                rides.insert(record.id.as_str(), encode(&record).as_slice())?;
+                merge_ride(&mut rides, ride)?;
             }
             Ok(())
         })
@@ -263,15 +271,10 @@ impl Store for EmbeddedStore {
                         paths.insert((ride_id, p.seq), encode(&PathPoint::of(p)).as_slice())?;
                     }
                 }
-                let newer = Ride::from_positions(group).expect("groups are not empty");
-                let record = match get::<Ride>(&rides, ride_id)? {
-                    Some(mut record) => {
-                        record.merge(&newer);
-                        record
-                    }
-                    None => newer,
-                };
-                rides.insert(ride_id, encode(&record).as_slice())?;
+                merge_ride(
+                    &mut rides,
+                    Ride::from_positions(group).expect("groups are not empty"),
+                )?;
             }
             Ok(())
         })
