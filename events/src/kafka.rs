@@ -211,7 +211,12 @@ pub async fn ensure_topics(
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
         .filter(|name| !existing.contains(name))
-        .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
+        .map(|name| {
+            crate::topic_config(name).iter().fold(
+                NewTopic::new(name, partitions, TopicReplication::Fixed(1)),
+                |topic, (key, value)| topic.set(key, value),
+            )
+        })
         .collect();
     if new_topics.is_empty() {
         return Ok(());

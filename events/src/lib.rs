@@ -13,7 +13,7 @@ mod messages;
 
 pub use backoff::Backoff;
 pub use kafka::{KafkaConfig, MemberContext, Membership, close_consumer, ensure_topics};
-pub use messages::{DecodeError, NewDirection, NewPosition, RideStatus, now_ms};
+pub use messages::{DecodeError, NewDirection, NewPosition, RideProgress, RideStatus, now_ms};
 
 /// Commands that start a ride: `{"routeId":"1","clientId":"…","rideId":"…"}`, keyed by ride id.
 pub const TOPIC_NEW_DIRECTION: &str = "route.new-direction";
@@ -22,7 +22,19 @@ pub const TOPIC_NEW_POSITION: &str = "route.new-position";
 /// Records the Elasticsearch sink could not index, unchanged, with headers saying why (the
 /// sink's default; `--dead-letter-topic` may name another).
 pub const TOPIC_DEAD_LETTERS: &str = "route.dlq";
-/// Both topics, in the order they are created.
-pub const TOPICS: [&str; 2] = [TOPIC_NEW_DIRECTION, TOPIC_NEW_POSITION];
+/// Where each running ride's drive stands, keyed by ride id (a [`RideProgress`] every few positions,
+/// a tombstone once its command is committed), so a simulator that takes a ride over after a crash
+/// or a rebalance resumes it where it was. Compacted: only each ride's latest checkpoint matters.
+pub const TOPIC_RIDE_PROGRESS: &str = "route.ride-progress";
+/// Rota's topics, in the order they are created.
+pub const TOPICS: [&str; 3] = [TOPIC_NEW_DIRECTION, TOPIC_NEW_POSITION, TOPIC_RIDE_PROGRESS];
+
+/// The settings a topic is created with beyond its partitions (none but for the compacted one).
+pub fn topic_config(topic: &str) -> &'static [(&'static str, &'static str)] {
+    match topic {
+        TOPIC_RIDE_PROGRESS => &[("cleanup.policy", "compact")],
+        _ => &[],
+    }
+}
 /// Partitions given to a topic Rota creates: enough for rides to spread over several consumers.
 pub const DEFAULT_PARTITIONS: i32 = 6;

@@ -159,6 +159,23 @@ impl NewPosition {
     }
 }
 
+/// A `route.ride-progress` checkpoint, keyed by ride id: a position of the ride that the broker
+/// acknowledged, and where it is on `route.new-position`. A simulator taking the ride over reads
+/// on from there to the ride's last position and resumes one step after it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RideProgress {
+    pub seq: u64,
+    /// Metres driven at `seq`: the drive resumes from here, whatever the tick is now.
+    pub distance_m: f64,
+    /// The ride finished or was cancelled at `seq`: nothing is left to drive.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub over: bool,
+    /// The position's partition and offset on `route.new-position`.
+    pub partition: i32,
+    pub offset: i64,
+}
+
 /// Milliseconds since the Unix epoch: the unit of every time on Rota's topics and in its API.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -215,6 +232,12 @@ impl NewPosition {
             reason: format!("position: {e}"),
         })?;
         Ok(pos)
+    }
+}
+
+impl RideProgress {
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        decode(crate::TOPIC_RIDE_PROGRESS, bytes)
     }
 }
 

@@ -3,16 +3,19 @@
 //! events keyed by ride id, the last one with `finished: true`.
 //!
 //! Many rides run at once, each its own task, all on the process's one shared producer. A ride awaits
-//! each delivery before its next tick, so its positions stay in order even across retries.
+//! each delivery before its next tick, so its positions stay in order even across retries. A ride
+//! checkpoints its progress ([`progress`]), so one taken over after a crash or a rebalance goes on
+//! from its last position, never from the start of its route again.
 
 mod metrics;
 pub mod motion;
 mod offsets;
+mod progress;
 mod rebalance;
 mod ride;
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     path::PathBuf,
     sync::{Arc, atomic::Ordering},
     time::Duration,
@@ -33,6 +36,7 @@ use tracing::{error, info, warn};
 pub use metrics::Metrics;
 pub use ride::RideError;
 
+use progress::ProgressView;
 use rebalance::CommandContext;
 use ride::Ended;
 
@@ -63,7 +67,7 @@ pub enum Error {
 }
 
 /// Runs the simulator until `shutdown` is cancelled. Running rides are then stopped and their
-/// commands left uncommitted, so a restarted simulator drives them again.
+/// commands left uncommitted, so a restarted simulator resumes them.
 pub async fn run(
     config: Config,
     producer: FutureProducer,
@@ -81,6 +85,7 @@ pub async fn run(
                 .set("fetch.wait.max.ms", "50"),
         )
         .create_with_context(CommandContext::new(metrics.lag.clone()))?;
+    let progress = Arc::new(ProgressView::new(config.kafka.clone()));
     consumer.subscribe(&[TOPIC_NEW_DIRECTION])?;
     info!(
         speed_kmh = config.speed_kmh,
@@ -93,6 +98,8 @@ pub async fn run(
         metrics,
         consumer,
         tracker: offsets::OffsetTracker::default(),
+        progress,
+        driven: HashMap::new(),
         tasks: JoinSet::new(),
         running: HashMap::new(),
         drives: 0,
@@ -123,13 +130,13 @@ pub async fn run(
                 }
             }
         };
-        if let Some((partition, offset)) = done {
-            simulator.done_with(partition, offset);
+        if let Some(done) = done {
+            simulator.done_with(done);
         }
     }
     info!(
         running = simulator.tasks.len(),
-        "simulator stopping; unfinished rides resume after restart"
+        "simulator stopping; unfinished rides resume where they are after restart"
     );
     simulator.tasks.shutdown().await;
     events::close_consumer(simulator.consumer).await;
@@ -145,6 +152,10 @@ struct Simulator {
     metrics: Arc<Metrics>,
     consumer: StreamConsumer<CommandContext>,
     tracker: offsets::OffsetTracker,
+    progress: Arc<ProgressView>,
+    /// Per partition, rides driven to their end whose commands are not committed yet, by offset:
+    /// their checkpoints go once the commit passes them.
+    driven: HashMap<i32, BTreeMap<i64, String>>,
     tasks: JoinSet<RideDone>,
     /// Running rides by id, for cancel commands and redeliveries.
     running: HashMap<String, Running>,
@@ -158,15 +169,13 @@ impl Simulator {
     fn forget_revoked(&mut self) {
         for partition in self.consumer.context().take_revoked() {
             self.tracker.forget(partition);
+            self.driven.remove(&partition);
             self.running.retain(|_, ride| ride.partition != partition);
         }
     }
 
-    /// A ride task ended; returns its command's place if that command is now done with.
-    fn ride_ended(
-        &mut self,
-        ended: Result<RideDone, tokio::task::JoinError>,
-    ) -> Option<(i32, i64)> {
+    /// A ride task ended; returns its command if that command is now done with.
+    fn ride_ended(&mut self, ended: Result<RideDone, tokio::task::JoinError>) -> Option<Done> {
         let done = match ended {
             Ok(done) => done,
             Err(e) => {
@@ -183,13 +192,22 @@ impl Simulator {
             return None;
         }
         self.running.remove(&done.ride_id);
-        (done.ended != Ended::Abandoned).then_some((done.partition, done.offset))
+        (done.ended != Ended::Abandoned).then_some(Done {
+            partition: done.partition,
+            offset: done.offset,
+            ride_id: Some(done.ride_id),
+        })
     }
 
-    /// Acts on a command; returns its place if it is done with at once (a cancel, an unusable
-    /// command), `None` while its ride drives.
-    fn command(&mut self, message: &impl Message) -> Option<(i32, i64)> {
+    /// Acts on a command; returns it if it is done with at once (a cancel, an unusable command),
+    /// `None` while its ride drives.
+    fn command(&mut self, message: &impl Message) -> Option<Done> {
         let (partition, offset) = (message.partition(), message.offset());
+        let done = Done {
+            partition,
+            offset,
+            ride_id: None,
+        };
         match read_command(&self.config, message) {
             // Redelivered after a rebalance (the broker restarted, say) while its ride is still
             // driving here: one drive is enough, and that one commits the offset.
@@ -209,18 +227,21 @@ impl Simulator {
                     Some(ride) => ride.cancel.cancel(),
                     None => info!(ride_id, "cancel for a ride not running here; ignored"),
                 }
-                Some((partition, offset))
+                Some(done)
             }
             Err(reason) => {
                 warn!(partition, offset, %reason, "skipping unusable {TOPIC_NEW_DIRECTION} message");
-                Some((partition, offset))
+                Some(done)
             }
         }
     }
 
     fn start(&mut self, ride: ride::Ride, partition: i32, offset: i64) {
         let cancel = CancellationToken::new();
-        let abandon = self.consumer.context().abandon_token(partition);
+        let context = self.consumer.context();
+        let abandon = context.abandon_token(partition);
+        // Only a command from before this simulator owned its partition may have been driven.
+        let progress = (!context.is_fresh(partition, offset)).then(|| self.progress.clone());
         let (ride_id, drive) = (ride.id().to_owned(), self.drives);
         self.drives += 1;
         self.running.insert(
@@ -232,10 +253,9 @@ impl Simulator {
             },
         );
         self.tracker.start(partition, offset);
-        self.metrics.rides_started.fetch_add(1, Ordering::Relaxed);
         let (producer, metrics) = (self.producer.clone(), self.metrics.clone());
         self.tasks.spawn(async move {
-            let ended = drive_until_done(ride, &producer, &metrics, &cancel, &abandon).await;
+            let ended = drive_ride(ride, progress, &producer, &metrics, &cancel, &abandon).await;
             RideDone {
                 partition,
                 offset,
@@ -246,14 +266,36 @@ impl Simulator {
         });
     }
 
-    /// The command at `offset` is done with: commit up to the oldest command still driving.
-    fn done_with(&mut self, partition: i32, offset: i64) {
+    /// A command is done with: commit up to the oldest command still driving, and remove the
+    /// checkpoints of the rides that commit leaves behind. (Should the commit fail and the process
+    /// die before the next, such a ride is driven again from its start, as before checkpoints.)
+    fn done_with(&mut self, done: Done) {
+        let Done {
+            partition,
+            offset,
+            ride_id,
+        } = done;
+        let driven = self.driven.entry(partition).or_default();
+        if let Some(ride_id) = ride_id {
+            driven.insert(offset, ride_id);
+        }
         if let Some(next) = self.tracker.finish(partition, offset) {
             let mut offsets = NextOffsets::default();
             offsets.set(TOPIC_NEW_DIRECTION, partition, next);
             offsets.commit(&self.consumer, CommitMode::Async);
+            let still = driven.split_off(&next);
+            for ride_id in std::mem::replace(driven, still).values() {
+                progress::forget(&self.producer, ride_id);
+            }
         }
     }
+}
+
+/// A command done with: where it is, and the ride it drove, if any.
+struct Done {
+    partition: i32,
+    offset: i64,
+    ride_id: Option<String>,
 }
 
 /// A ride driven here now.
@@ -313,11 +355,55 @@ fn read_command(config: &Config, message: &impl Message) -> Result<Command, Stri
     ))))
 }
 
+/// Drives a ride: from its start, or, if it may have been driven before (`progress` is where to look
+/// that up), on from its last position, or not at all if it is over.
+async fn drive_ride(
+    ride: ride::Ride,
+    progress: Option<Arc<ProgressView>>,
+    producer: &FutureProducer,
+    metrics: &Metrics,
+    cancel: &CancellationToken,
+    abandon: &CancellationToken,
+) -> Ended {
+    let found = match progress {
+        None => Ok(None),
+        Some(progress) => tokio::select! {
+            _ = abandon.cancelled() => return Ended::Abandoned,
+            found = progress.lookup(ride.id()) => found,
+        },
+    };
+    let ride = match found {
+        Ok(None) => ride,
+        Ok(Some(resume)) if resume.over => {
+            info!(
+                ride_id = ride.id(),
+                seq = resume.seq,
+                "ride already over; not driven again"
+            );
+            return Ended::Driven;
+        }
+        Ok(Some(resume)) => {
+            metrics.rides_resumed.fetch_add(1, Ordering::Relaxed);
+            ride.resumed_after(resume)
+        }
+        Err(e) => {
+            error!(
+                ride_id = ride.id(),
+                error = e,
+                "ride progress unknown; driving it from its start"
+            );
+            ride
+        }
+    };
+    metrics.rides_started.fetch_add(1, Ordering::Relaxed);
+    drive_until_done(ride, producer, metrics, cancel, abandon).await
+}
+
 /// Drives a ride to its end (or its cancellation). Positions that could not be published (the
 /// broker gone for longer than the producer's message timeout) must not leave a ride half-driven:
-/// it is driven again from its start, as a restarted simulator would.
+/// it goes on after the last position that was.
 async fn drive_until_done(
-    ride: ride::Ride,
+    mut ride: ride::Ride,
     producer: &FutureProducer,
     metrics: &Metrics,
     cancel: &CancellationToken,
@@ -334,8 +420,11 @@ async fn drive_until_done(
             Err(_) if abandon.is_cancelled() => return Ended::Abandoned,
             Err(e) => e,
         };
+        if let Some(acknowledged) = e.acknowledged {
+            ride = ride.resumed_after(acknowledged);
+        }
         let delay = backoff.next_delay();
-        error!(error = %e, retry_in_ms = delay.as_millis() as u64, "ride stopped early; driving it again from its start");
+        error!(error = %e, retry_in_ms = delay.as_millis() as u64, "ride stopped early; driving it on after its last position");
         tokio::select! {
             _ = abandon.cancelled() => return Ended::Abandoned,
             _ = tokio::time::sleep(delay) => {}

@@ -9,8 +9,12 @@ use ops::{Exposition, Metered};
 pub struct Metrics {
     /// Rides being driven now.
     pub rides_running: AtomicU64,
-    /// Rides started since the process started (a ride driven again after a failure counts once).
+    /// Rides started since the process started, resumed ones included (a ride driven on after a
+    /// failed publish counts once; one found over already, not at all).
     pub rides_started: AtomicU64,
+    /// Rides taken over mid-route (after a crash or a rebalance) and driven on from their last
+    /// position.
+    pub rides_resumed: AtomicU64,
     /// Positions the broker acknowledged.
     pub positions_published: AtomicU64,
     /// Commands not yet committed: queued ones and those of running rides (committed when done).
@@ -28,6 +32,11 @@ impl Metered for Metrics {
             "rota_simulator_rides_started_total",
             "Rides this simulator started.",
             self.rides_started.load(Ordering::Relaxed),
+        );
+        out.counter(
+            "rota_simulator_rides_resumed_total",
+            "Rides this simulator took over mid-route and drove on from their last position.",
+            self.rides_resumed.load(Ordering::Relaxed),
         );
         out.counter(
             "rota_simulator_positions_published_total",

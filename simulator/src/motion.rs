@@ -19,11 +19,16 @@ pub struct Sample {
     pub finished: bool,
 }
 
-/// The samples of one drive: the start, one per tick, and the end with `finished`.
+/// The samples of one drive: the start, one per tick, and the end with `finished`. A drive resumed
+/// after a position carries on from that position's seq and distance.
 #[derive(Clone, Debug)]
 pub struct Drive {
     line: Polyline,
     step_m: f64,
+    /// The sample the drive goes on from: seq 0 at the start, or the position resumed after.
+    from_seq: u64,
+    from_m: f64,
+    resumed: bool,
     next_seq: u64,
     done: bool,
 }
@@ -34,13 +39,47 @@ impl Drive {
         Self {
             line,
             step_m,
+            from_seq: 0,
+            from_m: 0.0,
+            resumed: false,
             next_seq: 0,
             done: false,
         }
     }
 
+    /// The same drive, going on one step after the position `seq` at `distance_m`: its next
+    /// sample is `seq + 1`, one step further along (the tick may differ from the first drive's).
+    pub fn resumed_after(self, seq: u64, distance_m: f64) -> Self {
+        Self {
+            from_seq: seq,
+            from_m: distance_m,
+            resumed: true,
+            next_seq: seq + 1,
+            ..self
+        }
+    }
+
+    /// The position resumed after, if this drive is a resumed one.
+    pub fn resumed_at(&self) -> Option<Sample> {
+        self.resumed.then(|| self.sample(self.from_seq))
+    }
+
     pub fn line(&self) -> &Polyline {
         &self.line
+    }
+
+    fn sample(&self, seq: u64) -> Sample {
+        let length = self.line.length_m();
+        let distance = (self.from_m + (seq - self.from_seq) as f64 * self.step_m).min(length);
+        let (position, heading) = self.line.at(distance);
+        Sample {
+            seq,
+            position,
+            heading,
+            distance_m: distance,
+            progress: if length > 0.0 { distance / length } else { 1.0 },
+            finished: distance >= length,
+        }
     }
 }
 
@@ -51,20 +90,9 @@ impl Iterator for Drive {
         if self.done {
             return None;
         }
-        let length = self.line.length_m();
-        let distance = (self.next_seq as f64 * self.step_m).min(length);
-        let finished = distance >= length;
-        let (position, heading) = self.line.at(distance);
-        let sample = Sample {
-            seq: self.next_seq,
-            position,
-            heading,
-            distance_m: distance,
-            progress: if length > 0.0 { distance / length } else { 1.0 },
-            finished,
-        };
+        let sample = self.sample(self.next_seq);
         self.next_seq += 1;
-        self.done = finished;
+        self.done = sample.finished;
         Some(sample)
     }
 }
@@ -99,6 +127,37 @@ mod tests {
         }
         assert!((samples[5].heading - 0.0).abs() < 1e-6);
         assert!((samples[samples.len() - 5].heading - 90.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn a_resumed_drive_goes_on_from_the_position_it_resumes_after() {
+        let line = Polyline::new(vec![p(0.0, 0.0), p(0.01, 0.0), p(0.01, 0.01)]);
+        let whole: Vec<_> = Drive::new(line.clone(), 36.0, Duration::from_secs(1)).collect();
+        let after = whole[40];
+        let resumed = Drive::new(line.clone(), 36.0, Duration::from_secs(1))
+            .resumed_after(after.seq, after.distance_m);
+        assert_eq!(resumed.resumed_at(), Some(after));
+        let rest: Vec<_> = resumed.collect();
+        assert_eq!(rest.len(), whole.len() - 41, "the rest of the drive");
+        for (resumed, first) in rest.iter().zip(&whole[41..]) {
+            assert_eq!((resumed.seq, resumed.finished), (first.seq, first.finished));
+            assert!((resumed.distance_m - first.distance_m).abs() < 1e-9);
+        }
+        // With another tick: the same place, then steps of the new length.
+        let mut resumed = Drive::new(line, 36.0, Duration::from_millis(500))
+            .resumed_after(after.seq, after.distance_m);
+        let next = resumed.next().unwrap();
+        assert_eq!(next.seq, after.seq + 1);
+        assert!((next.distance_m - after.distance_m - 5.0).abs() < 1e-9);
+        assert!(
+            Drive::new(
+                Polyline::new(vec![p(0.0, 0.0), p(0.0, 1.0)]),
+                36.0,
+                Duration::from_secs(1)
+            )
+            .resumed_at()
+            .is_none()
+        );
     }
 
     #[test]

@@ -1,21 +1,28 @@
 //! What the simulator does when the `simulator` group moves a partition of ride commands to another
 //! member (one joined or left): its rides stop as soon as the new assignment is known, the moment
 //! the new owner learns it too, and before that one has fetched their commands. So a ride is never
-//! driven by two simulators at once; the new owner drives it again from its start (`seq` 0, which
-//! browsers take as "start the trail over"). A rebalance revokes every partition first (Kafka's
-//! eager protocol); rides of partitions assigned back go on undisturbed.
+//! driven by two simulators at once; the new owner resumes it from its last position
+//! ([`crate::progress`]). A rebalance revokes every partition first (Kafka's eager protocol); rides
+//! of partitions assigned back go on undisturbed.
+//!
+//! Which commands a new owner must look up: those below where their partition ended when it was
+//! assigned here. Any command another simulator (or this process before a crash) could have driven
+//! was there by then; the ones after it were only ever delivered here, so they start at once.
 
 use std::{
     collections::HashMap,
     sync::{Mutex, MutexGuard},
 };
 
-use events::MemberContext;
+use std::time::Duration;
+
+use events::{MemberContext, TOPIC_NEW_DIRECTION};
 use rdkafka::{
     ClientContext, Statistics,
-    consumer::{BaseConsumer, ConsumerContext, Rebalance},
+    consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance},
 };
 use tokio_util::sync::CancellationToken;
+use tracing::warn;
 
 /// The command consumer's context: its lag and assignment, and the rides of each partition it owns.
 #[derive(Default)]
@@ -27,6 +34,8 @@ pub struct CommandContext {
     in_doubt: Mutex<Vec<i32>>,
     /// Partitions lost since the run loop last asked.
     revoked: Mutex<Vec<i32>>,
+    /// Per partition owned, where it ended when it was assigned here.
+    fresh_from: Mutex<HashMap<i32, i64>>,
 }
 
 impl CommandContext {
@@ -45,12 +54,22 @@ impl CommandContext {
             .child_token()
     }
 
+    /// Whether the command at `offset` came after its partition was assigned here, so no one can
+    /// have driven its ride before.
+    pub fn is_fresh(&self, partition: i32, offset: i64) -> bool {
+        lock(&self.fresh_from)
+            .get(&partition)
+            .is_some_and(|&from| offset >= from)
+    }
+
     /// The partitions lost since the last call: their offsets are no longer this process's to
     /// commit.
     pub fn take_revoked(&self) -> Vec<i32> {
         std::mem::take(&mut *lock(&self.revoked))
     }
 }
+
+const WATERMARK_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
@@ -63,7 +82,7 @@ impl ClientContext for CommandContext {
 }
 
 impl ConsumerContext for CommandContext {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(partitions) => {
                 lock(&self.in_doubt).extend(partitions.elements().iter().map(|e| e.partition()))
@@ -83,6 +102,28 @@ impl ConsumerContext for CommandContext {
                         rides.cancel();
                     }
                 }
+                let mut fresh_from = lock(&self.fresh_from);
+                fresh_from.retain(|p, _| kept.contains(p));
+                for &partition in &kept {
+                    if fresh_from.contains_key(&partition) {
+                        continue;
+                    }
+                    // A short blocking call, once per partition gained. Unknown, every command of
+                    // the partition is looked up: slower, never wrong.
+                    match consumer.fetch_watermarks(
+                        TOPIC_NEW_DIRECTION,
+                        partition,
+                        WATERMARK_TIMEOUT,
+                    ) {
+                        Ok((_, end)) => {
+                            fresh_from.insert(partition, end);
+                        }
+                        Err(e) => {
+                            warn!(partition, error = %e, "could not read where the partition ends; every command of it is looked up")
+                        }
+                    }
+                }
+                drop(fresh_from);
                 lock(&self.revoked).extend(lost);
             }
             Rebalance::Error(_) => {}

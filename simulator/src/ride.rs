@@ -5,7 +5,7 @@ use std::{
     time::Duration,
 };
 
-use events::{NewDirection, NewPosition, RideStatus, TOPIC_NEW_POSITION};
+use events::{NewDirection, NewPosition, RideProgress, RideStatus, TOPIC_NEW_POSITION};
 use rdkafka::{
     error::KafkaError,
     producer::{FutureProducer, FutureRecord},
@@ -16,7 +16,10 @@ use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use crate::motion::{Drive, Sample};
+use crate::{
+    motion::{Drive, Sample},
+    progress::{self, CHECKPOINT_EVERY, Resume},
+};
 
 #[derive(Debug, thiserror::Error)]
 #[error("ride {ride_id}: publishing position {seq} failed: {source}")]
@@ -24,6 +27,8 @@ pub struct RideError {
     ride_id: String,
     seq: u64,
     source: KafkaError,
+    /// The last position the broker acknowledged: the ride goes on from there.
+    pub(crate) acknowledged: Option<Resume>,
 }
 
 #[derive(Clone)]
@@ -58,8 +63,17 @@ impl Ride {
         &self.ride_id
     }
 
+    /// The same ride, going on one step after `resume` instead of from its start.
+    pub(crate) fn resumed_after(self, resume: Resume) -> Self {
+        Self {
+            drive: self.drive.resumed_after(resume.seq, resume.distance_m),
+            ..self
+        }
+    }
+
     /// Publishes every position, one per tick, waiting for each to be acknowledged so the next can
-    /// never overtake it. When `cancel` fires the ride stops where it is and publishes one last
+    /// never overtake it, and a checkpoint of it every [`CHECKPOINT_EVERY`] positions and at the
+    /// end. When `cancel` fires the ride stops where it is and publishes one last
     /// position there, with `finished: true` and status `cancelled`. When `abandon` fires (its
     /// command's partition went to another simulator) it stops without a word.
     pub(crate) async fn drive(
@@ -77,11 +91,13 @@ impl Ride {
             drive,
         } = self;
         let route_length_m = drive.line().length_m();
+        let mut last = drive.resumed_at();
         info!(
             ride_id,
             route_id = command.route_id,
             route_length_m,
             speed_kmh,
+            resumed_after = last.map(|s| s.seq),
             "ride started"
         );
         let publish = |sample: &Sample, status: RideStatus| {
@@ -101,27 +117,46 @@ impl Ride {
                 timestamp: events::now_ms(),
             };
             let payload = serde_json::to_vec(&event).expect("positions always serialize");
-            let (ride_id, seq) = (ride_id.clone(), sample.seq);
+            let (ride_id, sample) = (ride_id.clone(), *sample);
             async move {
                 let record = FutureRecord::to(TOPIC_NEW_POSITION)
                     .key(&ride_id)
                     .payload(&payload);
-                producer
-                    .send(record, Timeout::Never)
-                    .await
-                    .map(|_| {
-                        published.fetch_add(1, Ordering::Relaxed);
-                    })
-                    .map_err(|(source, _)| RideError {
-                        ride_id,
-                        seq,
-                        source,
-                    })
+                let delivery = producer.send(record, Timeout::Never).await;
+                let delivery = delivery.map_err(|(source, _)| RideError {
+                    ride_id: ride_id.clone(),
+                    seq: sample.seq,
+                    source,
+                    acknowledged: None,
+                })?;
+                published.fetch_add(1, Ordering::Relaxed);
+                let over = status.is_over();
+                if over || sample.seq % CHECKPOINT_EVERY == 0 {
+                    let checkpoint = RideProgress {
+                        seq: sample.seq,
+                        distance_m: sample.distance_m,
+                        over,
+                        partition: delivery.partition,
+                        offset: delivery.offset,
+                    };
+                    progress::checkpoint(producer, &ride_id, &checkpoint);
+                }
+                Ok(())
+            }
+        };
+        // A failed publish reports the last position that went through.
+        let acknowledged = |last: Option<Sample>| {
+            move |e: RideError| RideError {
+                acknowledged: last.map(|s| Resume {
+                    seq: s.seq,
+                    distance_m: s.distance_m,
+                    over: false,
+                }),
+                ..e
             }
         };
         let mut ticks = interval(tick);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut last: Option<Sample> = None;
         for sample in drive.clone() {
             tokio::select! {
                 biased;
@@ -131,7 +166,7 @@ impl Ride {
                 }
                 _ = cancel.cancelled() => {
                     let stop = stop_sample(last.as_ref(), &drive);
-                    publish(&stop, RideStatus::Cancelled).await?;
+                    publish(&stop, RideStatus::Cancelled).await.map_err(acknowledged(last))?;
                     info!(ride_id, seq = stop.seq, "ride cancelled");
                     return Ok(Ended::Driven);
                 }
@@ -142,7 +177,7 @@ impl Ride {
             } else {
                 RideStatus::Driving
             };
-            publish(&sample, status).await?;
+            publish(&sample, status).await.map_err(acknowledged(last))?;
             debug!(ride_id, seq = sample.seq, "position published");
             last = Some(sample);
         }
@@ -160,7 +195,8 @@ pub(crate) enum Ended {
     Abandoned,
 }
 
-/// The final sample of a cancelled ride: where it stands, one step after its last position.
+/// The final sample of a cancelled ride: where it stands (its last position, or the one it resumed
+/// after), one seq later.
 fn stop_sample(last: Option<&Sample>, drive: &Drive) -> Sample {
     match last {
         Some(last) => Sample {

@@ -32,7 +32,9 @@ PROBLEMS = []
 # KAFKA_* but KAFKA_BROKERS, which is a flag) and the log filter.
 NOT_FLAGS = re.compile(r"^(KAFKA_(?!BROKERS$)[A-Z_]+|RUST_LOG)$")
 ROTA_SERVICES = {"api", "simulator", "connect"}
-TOPICS = {"route.new-direction", "route.new-position", "route.dlq"}
+TOPICS = {"route.new-direction", "route.new-position", "route.ride-progress", "route.dlq"}
+# Topics that keep only each key's latest record.
+COMPACTED = {"route.ride-progress"}
 
 
 def problem(message):
@@ -130,6 +132,10 @@ def compose(rota):
     for topic in TOPICS:
         if topic not in topics:
             problem(f"kafka-topics does not create {topic}")
+    for topic in COMPACTED:
+        created = topics.split(f"--topic {topic}", 1)[-1].split("kafka-topics.sh", 1)[0]
+        if "--config cleanup.policy=compact" not in created:
+            problem(f"kafka-topics does not create {topic} compacted")
     if "KAFKA_PROCESS_ROLES" not in services["kafka"]["environment"]:
         problem("Kafka is not in KRaft mode")
 
@@ -333,6 +339,9 @@ def check_rendered(overlay, docs, rota):
     for topic in by_kind(docs, "KafkaTopic").values():
         if topic["metadata"]["labels"].get("strimzi.io/cluster") not in kafka:
             problem(f"{where(topic)} names no Kafka cluster")
+        compact = topic["spec"].get("config", {}).get("cleanup.policy") == "compact"
+        if compact != (topic["spec"]["topicName"] in COMPACTED):
+            problem(f"{where(topic)}: cleanup.policy compact is {compact}")
     for pool in by_kind(docs, "KafkaNodePool").values():
         if pool["metadata"]["labels"].get("strimzi.io/cluster") not in kafka:
             problem(f"{where(pool)} names no Kafka cluster")

@@ -20,6 +20,7 @@ mod ops;
 mod rest;
 mod rides;
 mod scale;
+mod simulator_crash;
 mod split;
 mod system_view;
 mod up;

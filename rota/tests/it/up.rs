@@ -1,6 +1,6 @@
 //! The binary as a user runs it: `rota` (that is, `rota up`) configured by environment variables.
 //! SIGTERM closes sockets with "going away" and exits cleanly; after a restart on the same data
-//! directory, a ride that was cut off is driven again to its end.
+//! directory, a ride that was cut off goes on from where it stopped to its end.
 
 use crate::common;
 
@@ -41,18 +41,17 @@ async fn sigterm_stops_cleanly_and_an_interrupted_ride_resumes_after_restart() {
     let already = ws.watch(&ride).await.len() as u64;
     let positions = ws.positions_until_finished(&ride).await;
     let seqs = common::seqs(&positions);
-    // The snapshot holds the path recorded before the stop. What follows continues it, or, once
-    // the simulator drives the ride again, starts over at 0.
+    // The snapshot holds the path recorded before the stop (all of it, unless the stop came
+    // before the history's first commit); the ride goes on after the 20 positions seen.
     let first = seqs[0];
     assert!(
-        first == already || first == 0,
-        "{first} neither continues the snapshot ({already}) nor starts over"
+        first >= 20 && first >= already,
+        "{first} does not go on after the 20 positions seen and the snapshot of {already}"
     );
-    let expected: Vec<u64> = (first..first + seqs.len() as u64).collect();
-    assert_eq!(seqs, expected, "in order, no gap");
-    assert!(
-        first + seqs.len() as u64 > 300,
-        "the ride was driven again from its start: {seqs:?}"
+    assert_eq!(
+        seqs,
+        (first..first + seqs.len() as u64).collect::<Vec<_>>(),
+        "in order, no gap, never from 0 again"
     );
     assert_eq!(positions.last().unwrap().progress, 1.0);
     rota.stop().await;
