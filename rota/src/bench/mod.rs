@@ -3,7 +3,11 @@
 //! `position`) — and prints for each kind the updates/s delivered against those expected,
 //! end-to-end latency (simulator publish → socket receipt) and sockets dropped; then how fast
 //! positions were recorded into the store and how far recording lags, and the process's peak RSS.
+//! Then, with the platform stopped, the same number of fleet clients watch a bare broadcaster of
+//! the same positions ([`baseline`]), and the ratio of Rota's deliveries to its is printed.
 //! Figures, not assertions: compare runs, don't gate on them.
+
+mod baseline;
 
 use std::{
     sync::{
@@ -142,27 +146,16 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         ("fleet watchers", fleet_clients, per_ride),
         ("ride watchers", ride_clients, 1000.0 / args.tick_ms as f64),
     ];
+    let mut fleet_delivered = 0.0;
     for (kind, clients, expected_each) in kinds {
         if clients.is_empty() {
             continue;
         }
-        let (mut total, mut dropped, n) = (Seen::default(), 0, clients.len());
-        for client in clients {
-            // A client stops at its first frame after the window closes.
-            let seen = tokio::time::timeout(Duration::from_secs(10), client)
-                .await
-                .context("a client did not stop")???;
-            dropped += usize::from(seen.dropped);
-            total.add(seen);
+        let n = clients.len();
+        let delivered = report(kind, n, clients, expected_each * n as f64, elapsed).await?;
+        if kind == "fleet watchers" {
+            fleet_delivered = delivered;
         }
-        report(
-            kind,
-            n,
-            &mut total,
-            expected_each * n as f64,
-            dropped,
-            elapsed,
-        );
     }
     println!(
         "peak RSS (whole process: broker, simulator, api, clients): {}",
@@ -205,7 +198,38 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         },
         recorded_after.published - recorded_after.recorded,
     );
-    platform.stop().await
+    platform.stop().await?;
+    if args.clients > 0 {
+        let bare = bare_broadcast(&args).await?;
+        println!(
+            "Rota's fleet deliveries / the bare broadcaster's: {:.2}",
+            fleet_delivered / bare
+        );
+    }
+    Ok(())
+}
+
+/// The same number of fleet clients, measured the same way, on a bare broadcaster of the same
+/// positions; returns its updates delivered per second.
+async fn bare_broadcast(args: &BenchArgs) -> Result<f64> {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let tick = Duration::from_millis(args.tick_ms);
+    let addr = baseline::start(args.rides, tick, stop.clone()).await?;
+    let measuring = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..args.clients)
+        .map(|_| tokio::spawn(watch(addr, Watch::Fleet, measuring.clone())))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    measuring.store(true, Ordering::Release);
+    let window = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    measuring.store(false, Ordering::Release);
+    let elapsed = window.elapsed().as_secs_f64();
+    let expected = 1000.0 / args.tick_ms as f64 * (args.rides * args.clients) as f64;
+    let kind = "bare tokio-tungstenite broadcaster (every position a frame), fleet clients";
+    let delivered = report(kind, args.clients, clients, expected, elapsed).await;
+    stop.cancel();
+    delivered
 }
 
 /// Positions published so far, and how many of them the history group has recorded (committed).
@@ -243,7 +267,23 @@ async fn history(kafka: &events::KafkaConfig) -> Result<History> {
     .await?
 }
 
-fn report(kind: &str, n: usize, seen: &mut Seen, expected: f64, dropped: usize, elapsed: f64) {
+/// Waits for `clients` (each stops at its first frame after the window), prints what they saw,
+/// and returns the updates delivered per second.
+async fn report(
+    kind: &str,
+    n: usize,
+    clients: Vec<tokio::task::JoinHandle<Result<Seen>>>,
+    expected: f64,
+    elapsed: f64,
+) -> Result<f64> {
+    let (mut seen, mut dropped) = (Seen::default(), 0);
+    for client in clients {
+        let client = tokio::time::timeout(Duration::from_secs(10), client)
+            .await
+            .context("a client did not stop")???;
+        dropped += usize::from(client.dropped);
+        seen.add(client);
+    }
     seen.latencies_ms.sort_unstable();
     let pct = |p: f64| -> i64 {
         let l = &seen.latencies_ms;
@@ -253,11 +293,9 @@ fn report(kind: &str, n: usize, seen: &mut Seen, expected: f64, dropped: usize, 
             l[((l.len() - 1) as f64 * p).round() as usize]
         }
     };
+    let delivered = seen.updates as f64 / elapsed;
     println!("{kind}: {n}");
-    println!(
-        "  updates delivered:   {:.0}/s (expected {expected:.0}/s)",
-        seen.updates as f64 / elapsed
-    );
+    println!("  updates delivered:   {delivered:.0}/s (expected {expected:.0}/s)");
     println!(
         "  latency publish→socket: p50 {} ms, p99 {} ms, max {} ms",
         pct(0.50),
@@ -265,6 +303,7 @@ fn report(kind: &str, n: usize, seen: &mut Seen, expected: f64, dropped: usize, 
         seen.latencies_ms.last().copied().unwrap_or(0)
     );
     println!("  sockets dropped:     {dropped}");
+    Ok(delivered)
 }
 
 /// Counts a client's updates and their latency while `measuring` is set; returns once it has been
