@@ -75,7 +75,7 @@ pub struct AppState {
     pub checks: Vec<ops::ReadyCheck>,
 }
 
-/// The web map's base layer, served to the page at `/api/map-config`.
+/// The web map's base layer and big-fleet threshold, served to the page at `/api/map-config`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MapConfig {
@@ -83,6 +83,9 @@ pub struct MapConfig {
     pub tiles_url: String,
     /// The tile provider's credit line (HTML), shown in the map's corner.
     pub tiles_attribution: String,
+    /// Rides running above which the map asks only for the rides in its view (and again as it
+    /// pans), instead of the whole fleet.
+    pub viewport_above: usize,
 }
 
 impl Default for MapConfig {
@@ -92,6 +95,7 @@ impl Default for MapConfig {
             tiles_attribution:
                 "&copy; <a href=\"https://www.openstreetmap.org/copyright\">OpenStreetMap</a> contributors"
                     .to_owned(),
+            viewport_above: 500,
         }
     }
 }

@@ -133,6 +133,10 @@ pub struct HttpArgs {
     /// The tile provider's credit line (HTML), shown in the map's corner.
     #[arg(long, env = "ROTA_MAP_TILES_ATTRIBUTION", default_value_t = api::MapConfig::default().tiles_attribution)]
     pub map_tiles_attribution: String,
+    /// Rides running above which the web map asks only for the rides in its view, not the whole
+    /// fleet (lower it for slow browsers).
+    #[arg(long, env = "ROTA_MAP_VIEWPORT_ABOVE", default_value_t = api::MapConfig::default().viewport_above)]
+    pub map_viewport_above: usize,
 }
 
 impl HttpArgs {
@@ -140,6 +144,7 @@ impl HttpArgs {
         api::MapConfig {
             tiles_url: self.map_tiles_url.clone(),
             tiles_attribution: self.map_tiles_attribution.clone(),
+            viewport_above: self.map_viewport_above,
         }
     }
 }

@@ -104,7 +104,7 @@ fn limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, ApiErro
 
 /// What the web map draws under the routes (`--map-tiles-url`).
 #[utoipa::path(get, path = "/api/map-config", operation_id = "mapConfig", tag = "web",
-    responses((status = 200, description = "The tile server and its credit line.", body = crate::MapConfig)))]
+    responses((status = 200, description = "The tile server, its credit line, and the fleet size above which the map asks only for the rides in view.", body = crate::MapConfig)))]
 pub async fn map_config(State(state): State<SharedState>) -> Json<crate::MapConfig> {
     Json(state.map.clone())
 }

@@ -352,6 +352,41 @@ const SCENARIOS = {
     }
   },
 
+  // A big fleet (the test lowers the threshold to one ride): the page asks for the rides in its
+  // view, again as it pans; rides out of view leave the map and come back with it.
+  async viewport(browser) {
+    const page = await open(browser);
+    const sent = [];
+    page.on('websocket', (ws) => ws.on('framesent', (f) => sent.push(JSON.parse(f.payload))));
+    await page.reload();
+    await live(page);
+    for (const routeId of ['1', '2', '3']) await rest('POST', '/api/rides', { routeId, speedKmh: 30 });
+    const markers = () => page.evaluate(() => [...window.rota.vehicles.layers.values()]
+      .filter((layers) => layers.marker && window.rota.map.hasLayer(layers.marker)).length);
+    const stats = () => page.locator('#fleet-stats').textContent();
+    const settle = async (text, count, what) => {
+      await waitUntil(async () => (await stats()) === text && (await markers()) === count, what)
+        .catch(async (e) => { throw new Error(`${e.message}: "${await stats()}", ${await markers()} markers`); });
+      return { stats: await stats(), markers: await markers() };
+    };
+    const atStart = await settle('3 driving · 3 in view', 3, 'the three rides in view');
+    const home = await page.evaluate(() => {
+      const { map } = window.rota;
+      return { center: map.getCenter(), zoom: map.getZoom() };
+    });
+    await shot(page, 'viewport-home');
+    await page.evaluate(() => window.rota.map.setView([10, 10], 13));
+    const away = await settle('3 driving · 0 in view', 0, 'no ride in view after panning away');
+    await page.evaluate(({ center, zoom }) => window.rota.map.setView(center, zoom), home);
+    const back = await settle('3 driving · 3 in view', 3, 'the rides back in view');
+    return {
+      atStart, away, back,
+      bounds: sent.filter((f) => f.type === 'watch-fleet' && f.bounds).map((f) => f.bounds),
+      watched: sent.filter((f) => f.type === 'watch').length,
+      errors: page.errors,
+    };
+  },
+
   // The socket drops (the route refuses it) while a ride finishes; on reconnecting the page gets
   // the ride's end and its full path from the API.
   async reconnect(browser) {

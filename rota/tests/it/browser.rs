@@ -270,6 +270,39 @@ async fn tiles_come_from_the_configured_url() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_fleet_is_watched_through_the_maps_viewport() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    // Three rides make a big fleet here: the page must ask for the rides in its view.
+    config.api.as_mut().unwrap().map.viewport_above = 1;
+    let platform = boot_with(config).await;
+    let seen = scenario("viewport", &base_url(&platform), "").await;
+
+    let all_in_view = json!({"stats": "3 driving · 3 in view", "markers": 3});
+    assert_eq!(seen["atStart"], all_in_view, "{seen}");
+    assert_eq!(
+        seen["away"],
+        json!({"stats": "3 driving · 0 in view", "markers": 0}),
+        "panned away, the rides leave the map: {seen}"
+    );
+    assert_eq!(seen["back"], all_in_view, "and come back with the view");
+    // The page sent its view each time: around the routes, then around (10, 10), then back.
+    let bounds = seen["bounds"].as_array().unwrap();
+    let around = |b: &Value, lat: f64, lng: f64| {
+        let at = |k: &str| b[k].as_f64().unwrap();
+        at("south") < lat && lat < at("north") && at("west") < lng && lng < at("east")
+    };
+    // Route 1's first point.
+    let (lat, lng) = (-15.82594, -47.92923);
+    assert!(bounds.len() >= 3, "{seen}");
+    assert!(around(&bounds[0], lat, lng), "{seen}");
+    assert!(bounds.iter().any(|b| around(b, 10.0, 10.0)), "{seen}");
+    assert!(around(bounds.last().unwrap(), lat, lng), "{seen}");
+    assert_eq!(seen["watched"], 0, "no ride watched one by one: {seen}");
+    platform.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_that_lost_its_connection_catches_up_on_reconnect() {
     let dir = tempfile::tempdir().unwrap();
     let platform = boot(dir.path()).await;

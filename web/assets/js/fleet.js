@@ -84,9 +84,11 @@ export class Fleet {
   /** A `fleet` frame. Returns what the page must do besides drawing: `watch` rides one by one (a
    * small fleet), forget rides `gone` from view, `check` rides a full frame left out though in
    * view (they ended meanwhile), and the rides `ended`. `inView(ride)`: whether it is in view. */
-  fleetFrame(frame, inView = () => true) {
+  fleetFrame(frame, inView = () => true, watchEach = frame.running <= WATCH_EACH_UP_TO) {
     this.frames += 1;
     this.counts = { running: frame.running, inView: frame.inView };
+    // The counts are drawn too, even when no ride moved (the view panned to an empty place).
+    this.schedule();
     const moves = frame.moved.map(fromMove);
     const actions = { watch: [], gone: [...(frame.left ?? [])], check: [], ended: [] };
     if (frame.full) {
@@ -96,7 +98,7 @@ export class Fleet {
       }
     }
     for (const move of moves) this.position(move);
-    if (frame.running <= WATCH_EACH_UP_TO) {
+    if (watchEach) {
       actions.watch = moves.map((move) => move.rideId).filter((id) => !this.watched.has(id));
       for (const id of actions.watch) this.watched.add(id);
     }
@@ -114,6 +116,11 @@ export class Fleet {
 
   changed(ride) {
     this.dirty.add(ride.id);
+    this.schedule();
+  }
+
+  /** Draws on the next animation frame: the rides changed since the last, and the counts. */
+  schedule() {
     if (this.scheduled) return;
     this.scheduled = true;
     requestAnimationFrame((now) => this.flush(now));

@@ -7,13 +7,13 @@
 //
 // The page watches the fleet, so rides started elsewhere show too: a `fleet` frame a few times a
 // second with the rides that moved. A small fleet's rides are also watched one by one, for their
-// whole paths and every position; a big fleet (over VIEWPORT_ABOVE rides) is asked for only the
-// rides in view, again whenever the map pans. After a refresh or a lost connection it watches
+// whole paths and every position; a big fleet (over the map config's `viewportAbove` rides, 500
+// unless configured) is asked for only the rides in view, again whenever the map pans. After a refresh or a lost connection it watches
 // again: the server sends every running ride, and rides that ended meanwhile are fetched from the API.
 
 import * as api from './api.js';
 import { Connection } from './connection.js';
-import { Fleet, isOver } from './fleet.js';
+import { Fleet, WATCH_EACH_UP_TO, isOver } from './fleet.js';
 import { History } from './history.js';
 import { Replay } from './replay.js';
 import { RideList } from './ride-list.js';
@@ -24,8 +24,6 @@ import { Vehicles } from './vehicles.js';
 
 /** Rides over that stay on the map and in the Live tab; all of them are in History. */
 const OVER_KEPT = 20;
-/** Rides running above which the page asks for the rides in view only. */
-const VIEWPORT_ABOVE = 500;
 const $ = (id) => document.getElementById(id);
 
 // Canvas draws a thousand trails far faster than SVG; markers stay DOM elements to turn them.
@@ -33,8 +31,11 @@ const map = L.map('map', { preferCanvas: true }).setView([-15.8, -47.9], 13);
 // Lines that do not move (the catalogue, planned routes) get a canvas of their own, so redrawing
 // the moving vehicles and trails does not redraw them.
 const still = L.canvas();
-const config = await api.mapConfig().catch(() => ({ tilesUrl: '', tilesAttribution: '' }));
+// Without it: no tiles, and the whole fleet is watched.
+const config = await api.mapConfig().catch(() => ({ tilesUrl: '', tilesAttribution: '', viewportAbove: Infinity }));
 if (config.tilesUrl) addTiles(config);
+/** Rides running above which the page asks for the rides in view only. */
+const VIEWPORT_ABOVE = config.viewportAbove;
 
 const routes = new Routes(map, still, start);
 const vehicles = new Vehicles(map, still, routes, select);
@@ -110,7 +111,8 @@ function watchFleet() {
 
 function onFleet(frame) {
   const inView = (ride) => !viewport || !ride.position || viewport.contains(ride.position);
-  const { watch, gone, check, ended: over } = fleet.fleetFrame(frame, inView);
+  const watchEach = frame.running <= Math.min(WATCH_EACH_UP_TO, VIEWPORT_ABOVE);
+  const { watch, gone, check, ended: over } = fleet.fleetFrame(frame, inView, watchEach);
   for (const rideId of gone) if (rideId !== selected) forget(rideId);
   for (const rideId of check) catchUp(rideId);
   for (const rideId of watch) connection.send({ type: 'watch', rideId });
