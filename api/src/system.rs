@@ -466,7 +466,7 @@ fn read(reader: &ClusterReader) -> Result<(Topology, Vec<Group>, Vec<String>), U
 fn written_by(topic: &str) -> Option<&'static str> {
     match topic {
         events::TOPIC_NEW_DIRECTION => Some("api"),
-        TOPIC_NEW_POSITION => Some("simulator"),
+        TOPIC_NEW_POSITION | events::TOPIC_RIDE_PROGRESS => Some("simulator"),
         events::TOPIC_DEAD_LETTERS => Some("connect"),
         _ => None,
     }

@@ -47,6 +47,8 @@ pub const DEFAULT_TICK: Duration = Duration::from_millis(500);
 /// Back-off after a Kafka failure: first wait, then doubling up to the cap.
 const RETRY_FIRST: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(30);
+/// Lookups of a ride's progress before it is driven from its start instead.
+const LOOKUP_ATTEMPTS: u32 = 3;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -367,9 +369,9 @@ async fn drive_ride(
 ) -> Ended {
     let found = match progress {
         None => Ok(None),
-        Some(progress) => tokio::select! {
-            _ = abandon.cancelled() => return Ended::Abandoned,
-            found = progress.lookup(ride.id()) => found,
+        Some(progress) => match look_up(&progress, ride.id(), abandon).await {
+            Some(found) => found,
+            None => return Ended::Abandoned,
         },
     };
     let ride = match found {
@@ -397,6 +399,39 @@ async fn drive_ride(
     };
     metrics.rides_started.fetch_add(1, Ordering::Relaxed);
     drive_until_done(ride, producer, metrics, cancel, abandon).await
+}
+
+/// Where a ride stands, asked a few times (the broker may be restarting); `None` if the ride is
+/// abandoned meanwhile.
+async fn look_up(
+    progress: &ProgressView,
+    ride_id: &str,
+    abandon: &CancellationToken,
+) -> Option<Result<Option<progress::Resume>, String>> {
+    let (mut backoff, mut attempt) = (Backoff::new(RETRY_FIRST, RETRY_MAX), 1);
+    loop {
+        let found = tokio::select! {
+            _ = abandon.cancelled() => return None,
+            found = progress.lookup(ride_id) => found,
+        };
+        match found {
+            Err(e) if attempt < LOOKUP_ATTEMPTS => {
+                let delay = backoff.next_delay();
+                warn!(
+                    ride_id,
+                    error = e,
+                    retry_in_ms = delay.as_millis() as u64,
+                    "ride progress unknown; asking again"
+                );
+                tokio::select! {
+                    _ = abandon.cancelled() => return None,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                attempt += 1;
+            }
+            found => return Some(found),
+        }
+    }
 }
 
 /// Drives a ride to its end (or its cancellation). Positions that could not be published (the

@@ -133,31 +133,32 @@ fn serve(
     slot: &Mutex<Option<mpsc::Sender<Lookup>>>,
     rx: &mpsc::Receiver<Lookup>,
 ) {
-    let mut checkpoints = match Checkpoints::open(kafka) {
-        Ok(checkpoints) => Some(checkpoints),
-        Err(e) => {
-            warn!(error = %e, "could not read {TOPIC_RIDE_PROGRESS}");
-            None
-        }
-    };
+    let mut checkpoints: Option<Checkpoints> = None;
     loop {
-        let mut round: Vec<Lookup> = match rx.recv_timeout(IDLE) {
-            Ok(first) => std::iter::once(first).chain(rx.try_iter()).collect(),
+        let (mut round, last): (Vec<Lookup>, bool) = match rx.recv_timeout(IDLE) {
+            Ok(first) => (std::iter::once(first).chain(rx.try_iter()).collect(), false),
             Err(_) => {
                 // Whoever asks from now on starts another reader; what is queued is answered.
                 lock(slot).take();
-                rx.try_iter().collect()
+                (rx.try_iter().collect(), true)
             }
         };
         if round.is_empty() {
             return;
         }
+        if checkpoints.is_none() {
+            checkpoints = Checkpoints::open(kafka)
+                .inspect_err(|e| warn!(error = %e, "could not read {TOPIC_RIDE_PROGRESS}"))
+                .ok();
+        }
         let answers = match checkpoints.as_mut() {
             Some(checkpoints) => {
                 let rides: Vec<&str> = round.iter().map(|l| l.ride_id.as_str()).collect();
-                checkpoints.resume_points(kafka, &rides)
+                checkpoints
+                    .resume_points(kafka, &rides)
+                    .map_err(|e| e.to_string())
             }
-            None => Err(KafkaError::Canceled),
+            None => Err(format!("{TOPIC_RIDE_PROGRESS} cannot be read")),
         };
         for lookup in round.drain(..) {
             let answer = match &answers {
@@ -165,6 +166,9 @@ fn serve(
                 Err(e) => Err(format!("reading ride progress: {e}")),
             };
             let _ = lookup.reply.send(answer);
+        }
+        if last {
+            return;
         }
     }
 }
@@ -342,4 +346,19 @@ fn read_to_end(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unreachable_cluster_is_an_answer_not_a_hang() {
+        let view = ProgressView::new(KafkaConfig::new("127.0.0.1:9"));
+        let (first, second) = tokio::join!(view.lookup("a"), view.lookup("b"));
+        for answer in [first, second] {
+            let error = answer.expect_err("nothing can be read");
+            assert!(error.contains(TOPIC_RIDE_PROGRESS), "{error}");
+        }
+    }
 }

@@ -357,6 +357,7 @@ async fn the_system_page_shows_the_flow_lag_a_rides_partition_and_its_records() 
         "simulator",
         events::TOPIC_NEW_DIRECTION,
         events::TOPIC_NEW_POSITION,
+        events::TOPIC_RIDE_PROGRESS,
         "group simulator",
         "group rota-history",
         "api live reader",
@@ -366,6 +367,7 @@ async fn the_system_page_shows_the_flow_lag_a_rides_partition_and_its_records() 
     for edge in [
         "api -> route.new-direction",
         "simulator -> route.new-position",
+        "simulator -> route.ride-progress",
         "route.new-direction -> group simulator",
         "route.new-position -> group rota-history",
         "route.new-position -> api live reader",
