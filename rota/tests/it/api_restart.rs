@@ -26,11 +26,7 @@ async fn mongodb_history_survives_an_api_crash() {
 }
 
 async fn api_crash_loses_nothing(mongodb_uri: Option<String>) {
-    let api_env = mongodb_uri
-        .map(|uri| ("MONGODB_URI", uri))
-        .into_iter()
-        .collect();
-    let split = Split::new(api_env);
+    let split = Split::with_store(mongodb_uri);
     let broker = split.broker().await;
     let api = split.api().await;
     let simulator = split.simulator(&[]);

@@ -26,11 +26,7 @@ async fn mongodb_records_a_ride_resumed_after_a_simulator_crash() {
 }
 
 async fn simulator_crash_resumes_the_ride(mongodb_uri: Option<String>) {
-    let api_env = mongodb_uri
-        .map(|uri| ("MONGODB_URI", uri))
-        .into_iter()
-        .collect();
-    let split = Split::new(api_env);
+    let split = Split::with_store(mongodb_uri);
     let broker = split.broker().await;
     let api = split.api().await;
     let simulator = split.simulator(&[]);
@@ -43,14 +39,7 @@ async fn simulator_crash_resumes_the_ride(mongodb_uri: Option<String>) {
         before.push(ws.next_position().await.seq);
     }
     simulator.kill().await;
-    let (simulator, http) = common::RotaProcess::serving(
-        &["simulator"],
-        &[
-            ("KAFKA_BROKERS", split.kafka.to_string()),
-            ("ROTA_SIM_TICK_MS", "20".to_owned()),
-        ],
-    )
-    .await;
+    let (simulator, http) = split.simulator_serving().await;
 
     let after = ws.positions_until_finished(&ride).await;
     let last_before = *before.last().unwrap();

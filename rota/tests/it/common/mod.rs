@@ -412,6 +412,16 @@ impl Split {
         }
     }
 
+    /// The parts with the api's store in MongoDB at `mongodb_uri`, or embedded without one.
+    pub fn with_store(mongodb_uri: Option<String>) -> Self {
+        Self::new(
+            mongodb_uri
+                .map(|uri| ("MONGODB_URI", uri))
+                .into_iter()
+                .collect(),
+        )
+    }
+
     fn data(&self, part: &str) -> String {
         self.dir.path().join(part).display().to_string()
     }
@@ -445,10 +455,20 @@ impl Split {
 
     /// Starts the simulator with 20 ms ticks and `env`.
     pub fn simulator(&self, env: &[(&str, String)]) -> RotaProcess {
+        RotaProcess::spawn(&["simulator"], &self.simulator_env(env))
+    }
+
+    /// Starts the simulator with 20 ms ticks and an ops listener for its `/metrics`; returns it
+    /// once ready, with the listener.
+    pub async fn simulator_serving(&self) -> (RotaProcess, SocketAddr) {
+        RotaProcess::serving(&["simulator"], &self.simulator_env(&[])).await
+    }
+
+    fn simulator_env<'a>(&self, env: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
         let mut env = env.to_vec();
         env.push(self.brokers());
         env.push(("ROTA_SIM_TICK_MS", "20".to_owned()));
-        RotaProcess::spawn(&["simulator"], &env)
+        env
     }
 }
 
