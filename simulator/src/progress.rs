@@ -268,7 +268,7 @@ fn later_positions(
             .and_then(|ride| resumes.get_mut(ride));
         let Some(resume) = resume else { return };
         if let Some(Ok(position)) = message.payload().map(NewPosition::decode)
-            && (position.seq > resume.seq || resume.over)
+            && position.seq > resume.seq
         {
             *resume = Resume {
                 seq: position.seq,
