@@ -233,6 +233,14 @@ async fn the_walk_through_on_the_built_in_broker() {
     let topics = ok(rota_kafka(b, &["topics"]).await, "topics");
     assert!(!topics.contains("Topic: hands-on\t"), "{topics}");
 
+    // The platform's compacted topic, as created.
+    let progress = events::TOPIC_RIDE_PROGRESS;
+    let configs = ok(rota_kafka(b, &["configs", progress]).await, "configs");
+    assert!(
+        configs.contains("cleanup.policy=compact  (set on the topic)"),
+        "{configs}"
+    );
+
     platform.stop().await.unwrap();
 }
 
