@@ -387,6 +387,35 @@ const SCENARIOS = {
     };
   },
 
+  // 250 rides: every one on the map, rows for the first 200, a line for the rest; clicking an
+  // unlisted ride's vehicle gives it a row.
+  async bigList(browser) {
+    const page = await open(browser);
+    const rides = ['1', '2', '3'].flatMap((routeId) => Array(84).fill({ routeId, speedKmh: 10 })).slice(0, 250);
+    await rest('POST', '/api/rides/batch', { rides });
+    const shown = () => page.evaluate(() => ({
+      markers: [...window.rota.vehicles.layers.values()]
+        .filter((layers) => layers.marker && window.rota.map.hasLayer(layers.marker)).length,
+      rows: document.querySelectorAll('#rides li').length,
+      more: document.getElementById('rides-more').hidden ? null : document.getElementById('rides-more').textContent,
+    }));
+    const all = await waitUntil(async () => {
+      const now = await shown();
+      return now.markers === 250 && now.more !== null && now.rows + Number.parseInt(now.more, 10) === 250 && now;
+    }, 'every ride on the map and in the list or its count');
+    await shot(page, 'big-list');
+    const unlisted = await page.evaluate(() => {
+      const listed = new Set([...document.querySelectorAll('#rides li')].map((li) => li.dataset.rideId));
+      const id = [...window.rota.fleet.rides.keys()].find((rideId) => !listed.has(rideId));
+      window.rota.vehicles.layers.get(id).marker.fire('click');
+      return id;
+    });
+    await rideItem(page, unlisted).waitFor();
+    const afterClick = await shown();
+    const selectedRow = await page.locator('#rides li.selected').evaluateAll((li) => li.map((e) => e.dataset.rideId));
+    return { all, unlisted, afterClick, selectedRow, errors: page.errors };
+  },
+
   // The socket drops (the route refuses it) while a ride finishes; on reconnecting the page gets
   // the ride's end and its full path from the API.
   async reconnect(browser) {

@@ -303,6 +303,27 @@ async fn a_big_fleet_is_watched_through_the_maps_viewport() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_fleet_lists_its_first_200_rides_and_counts_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    // 250 rides at the simulator's usual tick: 500 positions a second.
+    config.simulator.as_mut().unwrap().tick = Duration::from_millis(500);
+    let platform = boot_with(config).await;
+    let seen = scenario("bigList", &base_url(&platform), "").await;
+
+    assert_eq!(
+        seen["all"],
+        json!({"markers": 250, "rows": 200, "more": "50 more on the map, not listed"}),
+        "{seen}"
+    );
+    // The vehicle of a ride without a row, clicked: the ride gets its row, selected.
+    assert_eq!(seen["afterClick"]["rows"], 201, "{seen}");
+    assert_eq!(seen["afterClick"]["more"], "49 more on the map, not listed");
+    assert_eq!(seen["selectedRow"], json!([seen["unlisted"]]));
+    platform.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_that_lost_its_connection_catches_up_on_reconnect() {
     let dir = tempfile::tempdir().unwrap();
     let platform = boot(dir.path()).await;

@@ -126,6 +126,8 @@ function onFleet(frame) {
 async function catchUp(rideId) {
   try {
     const record = await api.ride(rideId);
+    // Forgotten meanwhile (it left the view, say): an answer must not bring it back.
+    if (!fleet.rides.has(rideId)) return;
     fleet.path(record.id, record.routeId, record.path);
     const ride = fleet.record(record);
     if (isOver(ride)) ended(ride);

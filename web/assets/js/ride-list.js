@@ -1,19 +1,35 @@
 // The Live tab: one row per ride on the map with its colour, progress bar, ETA and an action
-// (cancel while it drives, replay once it is over).
+// (cancel while it drives, replay once it is over). A big fleet gets rows for its first
+// LISTED_MAX rides only (thousands of rows would be most of the page's work), and a line saying
+// how many more the map shows; the selected ride always has its row.
 
 import { isOver } from './fleet.js';
 import { distance, duration, etaSeconds } from './format.js';
+
+/** Rows at most, besides the selected ride's. */
+export const LISTED_MAX = 200;
 
 export class RideList {
   /** `actions`: { select(rideId), cancel(rideId), replay(rideId) }. */
   constructor(routes, actions) {
     Object.assign(this, { routes, actions });
     this.ul = document.getElementById('rides');
+    this.more = document.getElementById('rides-more');
     this.items = new Map();
+    this.unlisted = new Set();
+    this.selected = null;
   }
 
   draw(ride) {
-    const li = this.items.get(ride.id) ?? this.create(ride);
+    let li = this.items.get(ride.id);
+    if (!li) {
+      if (this.items.size >= LISTED_MAX && ride.id !== this.selected) {
+        this.unlist(ride.id, true);
+        return;
+      }
+      this.unlist(ride.id, false);
+      li = this.create(ride);
+    }
     const percent = Math.round(ride.progress * 100);
     li.querySelector('small').textContent = describe(ride, percent);
     const bar = li.querySelector('.bar');
@@ -31,7 +47,7 @@ export class RideList {
 
   create(ride) {
     const li = document.createElement('li');
-    li.className = 'ride';
+    li.className = ride.id === this.selected ? 'ride selected' : 'ride';
     li.dataset.rideId = ride.id;
     li.innerHTML = `<span class="swatch"></span><button type="button" class="ride-title"></button>
       <span class="actions"><a class="kafka">Kafka</a> <button type="button"></button></span>
@@ -56,7 +72,9 @@ export class RideList {
     return li;
   }
 
+  /** Marks `rideId` selected (null: none); an unlisted ride gets its row at its next draw. */
   select(rideId) {
+    this.selected = rideId;
     for (const [id, li] of this.items) li.classList.toggle('selected', id === rideId);
     this.items.get(rideId)?.scrollIntoView({ block: 'nearest' });
   }
@@ -64,6 +82,17 @@ export class RideList {
   remove(rideId) {
     this.items.get(rideId)?.remove();
     this.items.delete(rideId);
+    this.unlist(rideId, false);
+  }
+
+  /** Notes whether `rideId` is left out of the list, and says how many are. */
+  unlist(rideId, out) {
+    const before = this.unlisted.size;
+    if (out) this.unlisted.add(rideId);
+    else this.unlisted.delete(rideId);
+    if (this.unlisted.size === before) return;
+    this.more.hidden = this.unlisted.size === 0;
+    this.more.textContent = `${this.unlisted.size} more on the map, not listed`;
   }
 }
 
