@@ -4,10 +4,12 @@
 //! end-to-end latency (simulator publish → socket receipt) and sockets dropped; then how fast
 //! positions were recorded into the store and how far recording lags, and the process's peak RSS.
 //! Then, with the platform stopped, the same number of fleet clients watch a bare broadcaster of
-//! the same positions ([`baseline`]), and the ratio of Rota's deliveries to its is printed.
+//! the same positions ([`baseline`]), and the ratio of Rota's deliveries to its is printed; and the
+//! store is written alone, as the recorder writes it ([`store`]), for the recorder's ceiling.
 //! Figures, not assertions: compare runs, don't gate on them.
 
 mod baseline;
+mod store;
 
 use std::{
     sync::{
@@ -206,6 +208,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             fleet_delivered / bare
         );
     }
+    let alone = store::positions_per_second(args.mongodb_uri.as_deref(), args.rides, 10).await?;
+    println!(
+        "the store alone:       {alone:.0} positions/s written as the recorder writes (batches of {}), no broker",
+        api::BatchLimits::default().max_positions
+    );
     Ok(())
 }
 
