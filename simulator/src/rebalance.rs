@@ -12,9 +12,8 @@
 use std::{
     collections::HashMap,
     sync::{Mutex, MutexGuard},
+    time::Duration,
 };
-
-use std::time::Duration;
 
 use events::{MemberContext, TOPIC_NEW_DIRECTION};
 use rdkafka::{
@@ -118,9 +117,11 @@ impl ConsumerContext for CommandContext {
                         Ok((_, end)) => {
                             fresh_from.insert(partition, end);
                         }
-                        Err(e) => {
-                            warn!(partition, error = %e, "could not read where the partition ends; every command of it is looked up")
-                        }
+                        Err(e) => warn!(
+                            partition,
+                            error = %e,
+                            "partition end unknown; each of its commands is looked up"
+                        ),
                     }
                 }
                 drop(fresh_from);
