@@ -126,11 +126,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         .map(|ride| tokio::spawn(system_page(http, ride.clone(), measuring.clone())))
         .collect();
     let cpu_before = cpu_seconds();
-    measuring.store(true, Ordering::Release);
-    let window = Instant::now();
-    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-    measuring.store(false, Ordering::Release);
-    let elapsed = window.elapsed().as_secs_f64();
+    let elapsed = measure(&measuring, args.seconds).await;
     let cpu = cpu_seconds() - cpu_before;
     let (mut view_ms, mut tail_ms) = (Vec::new(), Vec::new());
     for page in pages {
@@ -144,21 +140,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     println!("tick:                  {} ms", args.tick_ms);
     println!("measured for:          {elapsed:.1} s");
     let per_ride = 1000.0 / args.tick_ms as f64 * args.rides as f64;
-    let kinds = [
-        ("fleet watchers", fleet_clients, per_ride),
-        ("ride watchers", ride_clients, 1000.0 / args.tick_ms as f64),
-    ];
-    let mut fleet_delivered = 0.0;
-    for (kind, clients, expected_each) in kinds {
-        if clients.is_empty() {
-            continue;
-        }
-        let n = clients.len();
-        let delivered = report(kind, n, clients, expected_each * n as f64, elapsed).await?;
-        if kind == "fleet watchers" {
-            fleet_delivered = delivered;
-        }
-    }
+    let (fleet, rides) = (fleet_clients.len(), ride_clients.len());
+    let fleet_expected = per_ride * fleet as f64;
+    let fleet_delivered = report("fleet watchers", fleet_clients, fleet_expected, elapsed).await?;
+    let ride_expected = 1000.0 / args.tick_ms as f64 * rides as f64;
+    report("ride watchers", ride_clients, ride_expected, elapsed).await?;
     println!(
         "peak RSS (whole process: broker, simulator, api, clients): {}",
         proc_status(std::process::id(), "VmHWM")
@@ -227,16 +213,21 @@ async fn bare_broadcast(args: &BenchArgs) -> Result<f64> {
         .map(|_| tokio::spawn(watch(addr, Watch::Fleet, measuring.clone())))
         .collect();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    measuring.store(true, Ordering::Release);
-    let window = Instant::now();
-    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-    measuring.store(false, Ordering::Release);
-    let elapsed = window.elapsed().as_secs_f64();
+    let elapsed = measure(&measuring, args.seconds).await;
     let expected = 1000.0 / args.tick_ms as f64 * (args.rides * args.clients) as f64;
     let kind = "bare tokio-tungstenite broadcaster (every position a frame), fleet clients";
-    let delivered = report(kind, args.clients, clients, expected, elapsed).await;
+    let delivered = report(kind, clients, expected, elapsed).await;
     stop.cancel();
     delivered
+}
+
+/// Sets `measuring` for `seconds`; returns how long it was set, in seconds.
+async fn measure(measuring: &AtomicBool, seconds: u64) -> f64 {
+    measuring.store(true, Ordering::Release);
+    let window = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    measuring.store(false, Ordering::Release);
+    window.elapsed().as_secs_f64()
 }
 
 /// Positions published so far, and how many of them the history group has recorded (committed).
@@ -275,14 +266,17 @@ async fn history(kafka: &events::KafkaConfig) -> Result<History> {
 }
 
 /// Waits for `clients` (each stops at its first frame after the window), prints what they saw,
-/// and returns the updates delivered per second.
+/// and returns the updates delivered per second; prints nothing for no clients.
 async fn report(
     kind: &str,
-    n: usize,
     clients: Vec<tokio::task::JoinHandle<Result<Seen>>>,
     expected: f64,
     elapsed: f64,
 ) -> Result<f64> {
+    let n = clients.len();
+    if n == 0 {
+        return Ok(0.0);
+    }
     let (mut seen, mut dropped) = (Seen::default(), 0);
     for client in clients {
         let client = tokio::time::timeout(Duration::from_secs(10), client)
