@@ -8,6 +8,9 @@ operators' own schemas in ../shared/reference/crds (ROTA_CRDS overrides where th
     check.py istio                    infra/istio against the rendered Services and workloads
     check.py grafana METRICS_FILE     infra/grafana's dashboard uses only exported metric names
 
+Rota's topics come from the code, through the environment deploy.rs sets: ROTA_TOPICS (every
+topic the platform uses), ROTA_COMPACTED_TOPICS and ROTA_INDEXED_TOPICS (those the sink indexes).
+
 Each prints what it checked and exits non-zero with every problem found.
 """
 
@@ -32,9 +35,14 @@ PROBLEMS = []
 # KAFKA_* but KAFKA_BROKERS, which is a flag) and the log filter.
 NOT_FLAGS = re.compile(r"^(KAFKA_(?!BROKERS$)[A-Z_]+|RUST_LOG)$")
 ROTA_SERVICES = {"api", "simulator", "connect"}
-TOPICS = {"route.new-direction", "route.new-position", "route.ride-progress", "route.dlq"}
-# Topics that keep only each key's latest record.
-COMPACTED = {"route.ride-progress"}
+
+
+def topics(name):
+    """A set of topics named by the code, from the environment variable `name`."""
+    value = os.environ.get(name)
+    if value is None:
+        sys.exit(f"{name} is not set: run the checks through rota/tests/it/deploy.rs")
+    return set(value.split(","))
 
 
 def problem(message):
@@ -128,13 +136,13 @@ def compose(rota):
         problem(f"compose lacks {set(ROTA_SERVICES) - set(services)}")
     if "kibana-import" not in services or "/kibana/import" not in str(services["kibana-import"]):
         problem("compose does not run infra/kibana/import")
-    topics = services["kafka-topics"]["command"][0]
-    for topic in TOPICS:
-        if topic not in topics:
+    created = services["kafka-topics"]["command"][0]
+    for topic in topics("ROTA_TOPICS"):
+        if topic not in created:
             problem(f"kafka-topics does not create {topic}")
-    for topic in COMPACTED:
-        created = topics.split(f"--topic {topic}", 1)[-1].split("kafka-topics.sh", 1)[0]
-        if "--config cleanup.policy=compact" not in created:
+    for topic in topics("ROTA_COMPACTED_TOPICS"):
+        command = created.split(f"--topic {topic}", 1)[-1].split("kafka-topics.sh", 1)[0]
+        if "--config cleanup.policy=compact" not in command:
             problem(f"kafka-topics does not create {topic} compacted")
     if "KAFKA_PROCESS_ROLES" not in services["kafka"]["environment"]:
         problem("Kafka is not in KRaft mode")
@@ -158,7 +166,7 @@ def compose(rota):
     if compose_role != k8s_role:
         problem(f"the rota_connect role differs: compose {compose_role}, Kubernetes {k8s_role}")
     patterns = [n for i in compose_role["indices"] for n in i["names"]]
-    for index in sorted(TOPICS - {"route.dlq"}):
+    for index in sorted(topics("ROTA_INDEXED_TOPICS")):
         if not any(fnmatch.fnmatch(index, p) for p in patterns):
             problem(f"the rota_connect role cannot write the index {index}")
 
@@ -333,14 +341,14 @@ def check_rendered(overlay, docs, rota):
 
     # The operator resources and the names the services reach them by.
     kafka = by_kind(docs, "Kafka")
-    topics = {t["spec"]["topicName"] for t in by_kind(docs, "KafkaTopic").values()}
-    if topics != TOPICS:
-        problem(f"{overlay}: KafkaTopics {sorted(topics)}, expected {sorted(TOPICS)}")
+    declared = {t["spec"]["topicName"] for t in by_kind(docs, "KafkaTopic").values()}
+    if declared != topics("ROTA_TOPICS"):
+        problem(f"{overlay}: KafkaTopics {sorted(declared)}, expected {sorted(topics('ROTA_TOPICS'))}")
     for topic in by_kind(docs, "KafkaTopic").values():
         if topic["metadata"]["labels"].get("strimzi.io/cluster") not in kafka:
             problem(f"{where(topic)} names no Kafka cluster")
         compact = topic["spec"].get("config", {}).get("cleanup.policy") == "compact"
-        if compact != (topic["spec"]["topicName"] in COMPACTED):
+        if compact != (topic["spec"]["topicName"] in topics("ROTA_COMPACTED_TOPICS")):
             problem(f"{where(topic)}: cleanup.policy compact is {compact}")
     for pool in by_kind(docs, "KafkaNodePool").values():
         if pool["metadata"]["labels"].get("strimzi.io/cluster") not in kafka:

@@ -9,9 +9,22 @@ use std::process::Command;
 
 fn check(args: &[&str]) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/deploy/check.py");
+    // The topics as the code knows them, for the deployment files to match.
+    let all: Vec<&str> = events::TOPICS
+        .into_iter()
+        .chain([events::TOPIC_DEAD_LETTERS])
+        .collect();
+    let compacted: Vec<&str> = events::TOPICS
+        .into_iter()
+        .filter(|t| events::topic_config(t).contains(&("cleanup.policy", "compact")))
+        .collect();
+    let sink = connect::SinkSettings::new("http://elasticsearch:9200".parse().unwrap());
     let out = Command::new(common::python())
         .arg(script)
         .args(args)
+        .env("ROTA_TOPICS", all.join(","))
+        .env("ROTA_COMPACTED_TOPICS", compacted.join(","))
+        .env("ROTA_INDEXED_TOPICS", sink.topics().join(","))
         .output()
         .expect("the test Python runs (scripts/test-setup installs it)");
     let (stdout, stderr) = (
