@@ -22,8 +22,11 @@ export function fromMove(move) {
 
 export class Fleet {
   /** `draw(rides)` gets the rides that changed since the last animation frame. */
-  constructor(draw) {
+  /** `viewportAbove`: rides running above which the page watches only its view (then no ride
+   * is watched one by one, whatever the count). */
+  constructor(draw, viewportAbove = Infinity) {
     this.rides = new Map();
+    this.watchEachUpTo = Math.min(WATCH_EACH_UP_TO, viewportAbove);
     this.draw = draw;
     this.dirty = new Set();
     this.scheduled = false;
@@ -84,7 +87,7 @@ export class Fleet {
   /** A `fleet` frame. Returns what the page must do besides drawing: `watch` rides one by one (a
    * small fleet), forget rides `gone` from view, `check` rides a full frame left out though in
    * view (they ended meanwhile), and the rides `ended`. `inView(ride)`: whether it is in view. */
-  fleetFrame(frame, inView = () => true, watchEach = frame.running <= WATCH_EACH_UP_TO) {
+  fleetFrame(frame, inView = () => true) {
     this.frames += 1;
     this.counts = { running: frame.running, inView: frame.inView };
     // The counts are drawn too, even when no ride moved (the view panned to an empty place).
@@ -98,7 +101,7 @@ export class Fleet {
       }
     }
     for (const move of moves) this.position(move);
-    if (watchEach) {
+    if (frame.running <= this.watchEachUpTo) {
       actions.watch = moves.map((move) => move.rideId).filter((id) => !this.watched.has(id));
       for (const id of actions.watch) this.watched.add(id);
     }

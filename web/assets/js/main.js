@@ -8,12 +8,13 @@
 // The page watches the fleet, so rides started elsewhere show too: a `fleet` frame a few times a
 // second with the rides that moved. A small fleet's rides are also watched one by one, for their
 // whole paths and every position; a big fleet (over the map config's `viewportAbove` rides, 500
-// unless configured) is asked for only the rides in view, again whenever the map pans. After a refresh or a lost connection it watches
-// again: the server sends every running ride, and rides that ended meanwhile are fetched from the API.
+// unless configured) is asked for only the rides in view, again whenever the map pans. After a
+// refresh or a lost connection it watches again: the server sends every running ride, and rides
+// that ended meanwhile are fetched from the API.
 
 import * as api from './api.js';
 import { Connection } from './connection.js';
-import { Fleet, WATCH_EACH_UP_TO, isOver } from './fleet.js';
+import { Fleet, isOver } from './fleet.js';
 import { History } from './history.js';
 import { Replay } from './replay.js';
 import { RideList } from './ride-list.js';
@@ -42,7 +43,7 @@ const vehicles = new Vehicles(map, still, routes, select);
 const rideList = new RideList(routes, { select, cancel, replay: openReplay });
 const history = new History(routes, openReplay);
 const replay = new Replay(map, routes);
-const fleet = new Fleet(draw);
+const fleet = new Fleet(draw, VIEWPORT_ABOVE);
 const overOrder = []; // rides over, oldest first
 let selected = null;
 let viewport = null; // the bounds asked for, when only the rides in view are
@@ -111,8 +112,7 @@ function watchFleet() {
 
 function onFleet(frame) {
   const inView = (ride) => !viewport || !ride.position || viewport.contains(ride.position);
-  const watchEach = frame.running <= Math.min(WATCH_EACH_UP_TO, VIEWPORT_ABOVE);
-  const { watch, gone, check, ended: over } = fleet.fleetFrame(frame, inView, watchEach);
+  const { watch, gone, check, ended: over } = fleet.fleetFrame(frame, inView);
   for (const rideId of gone) if (rideId !== selected) forget(rideId);
   for (const rideId of check) catchUp(rideId);
   for (const rideId of watch) connection.send({ type: 'watch', rideId });

@@ -7,7 +7,7 @@ import { isOver } from './fleet.js';
 import { distance, duration, etaSeconds } from './format.js';
 
 /** Rows at most, besides the selected ride's. */
-export const LISTED_MAX = 200;
+const LISTED_MAX = 200;
 
 export class RideList {
   /** `actions`: { select(rideId), cancel(rideId), replay(rideId) }. */
