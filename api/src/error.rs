@@ -2,8 +2,8 @@
 
 use axum::{
     Json,
-    extract::rejection::{JsonRejection, QueryRejection},
-    http::StatusCode,
+    extract::rejection::{BytesRejection, JsonRejection, QueryRejection},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
@@ -31,6 +31,10 @@ pub struct ApiError {
     pub status: StatusCode,
     pub error: String,
     pub detail: Value,
+    /// Headers the answer carries besides its JSON: `WWW-Authenticate` on a 401, `Retry-After`
+    /// on a 429.
+    /// (Boxed: most errors have none, and errors travel in every `Result`.)
+    pub headers: Option<Box<HeaderMap>>,
 }
 
 impl ApiError {
@@ -39,6 +43,7 @@ impl ApiError {
             status,
             error: error.into(),
             detail: Value::Null,
+            headers: None,
         }
     }
 
@@ -53,6 +58,11 @@ impl ApiError {
 
     pub fn with_detail(mut self, detail: Value) -> Self {
         self.detail = detail;
+        self
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.get_or_insert_default().insert(name, value);
         self
     }
 }
@@ -74,7 +84,8 @@ impl IntoResponse for ApiError {
             error: self.error,
             detail: self.detail,
         };
-        (self.status, Json(body)).into_response()
+        let headers = self.headers.map(|h| *h).unwrap_or_default();
+        (self.status, headers, Json(body)).into_response()
     }
 }
 
@@ -87,14 +98,30 @@ impl From<StoreError> for ApiError {
 }
 
 /// A body that is not JSON, or not the JSON asked for, is a 400 naming the problem (axum's own
-/// rejection says which field or line and column).
+/// rejection says which field or line and column); one that cannot be read keeps its status (413
+/// over the size limit).
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        let status = match rejection {
-            JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            _ => StatusCode::BAD_REQUEST,
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => {
+                Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, rejection.body_text())
+            }
+            JsonRejection::BytesRejection(rejection) => rejection.into(),
+            _ => Self::bad_request(rejection.body_text()),
+        }
+    }
+}
+
+/// A body that cannot be read: over the size limit (413), or cut off.
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        let status = rejection.status();
+        let error = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "the body is over the size limit".to_owned()
+        } else {
+            rejection.body_text()
         };
-        Self::new(status, rejection.body_text())
+        Self::new(status, error)
     }
 }
 

@@ -281,6 +281,11 @@ impl Hub {
         self.lock().insert_ride(ride);
     }
 
+    /// Rides asked for or driving, not over: on every replica, as each sees every position.
+    pub fn running_rides(&self) -> usize {
+        self.lock().running()
+    }
+
     pub fn ride(&self, ride_id: &str) -> Option<Ride> {
         self.lock().rides.get(ride_id).map(|r| r.view.clone())
     }

@@ -6,11 +6,14 @@
 //! consumer of `route.new-position` a process runs to feed the hub, and [`record_positions`] writes
 //! every position into the store, off the live path.
 
+pub mod auth;
+mod browser;
 mod error;
 pub mod frames;
 mod http_metrics;
 pub mod hub;
 mod key_tap;
+pub mod limits;
 mod live_positions;
 pub mod openapi;
 pub mod recorder;
@@ -32,7 +35,7 @@ use std::{
     time::Duration,
 };
 
-use axum::{Router, middleware, routing::get};
+use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get};
 use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
@@ -52,6 +55,12 @@ pub const SOCKET_QUEUE_BYTES: usize = 16 << 20;
 
 /// What every handler shares.
 pub struct AppState {
+    /// Who may do what.
+    pub gate: auth::Gate,
+    /// What one caller may take.
+    pub limits: limits::Limits,
+    /// What every answer carries for the browser's protection.
+    pub security_headers: browser::SecurityHeaders,
     pub store: Arc<dyn store::Store>,
     /// Set once the store is prepared (indexes, sample routes); see [`prepare_store`].
     pub store_prepared: Arc<AtomicBool>,
@@ -118,6 +127,12 @@ pub fn router(state: SharedState) -> Router {
     documented
         .route("/ws", get(ws::upgrade))
         .fallback(rest::web_asset)
+        .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
+        .layer(DefaultBodyLimit::max(state.limits.config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            browser::security_headers,
+        ))
         .layer(middleware::from_fn_with_state(
             state.http.clone(),
             http_metrics::track,

@@ -36,6 +36,7 @@ pub fn routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(rest::metrics))
         .routes(routes!(rest::openapi))
         .routes(routes!(rest::map_config))
+        .routes(routes!(rest::session))
         .routes(routes!(rest::list_routes, rest::create_route))
         .routes(routes!(
             rest::get_route,
@@ -52,11 +53,84 @@ pub fn routes() -> OpenApiRouter<SharedState> {
 
 /// The document as served.
 pub static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    routes()
-        .into_openapi()
-        .to_pretty_json()
-        .expect("the document serializes")
+    let mut document = routes().into_openapi();
+    guarded(&mut document);
+    document.to_pretty_json().expect("the document serializes")
 });
+
+/// Says of every operation what [`crate::auth::guard`] and the limits do to it, since they stand in
+/// front of every route rather than in a handler: a write needs an operator's bearer token and
+/// may be refused (401, 403) or limited (429, and 413 for a body); any request may be refused a
+/// token that is not valid (401).
+fn guarded(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{
+        HttpMethod, Ref, ResponseBuilder,
+        security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme},
+    };
+    let components = document.components.get_or_insert_with(Default::default);
+    let mut bearer = Http::new(HttpAuthScheme::Bearer);
+    bearer.description = Some(
+        "An API token (`rota token new`) or an OIDC access token. Reads need none; writes need an \
+         operator's."
+            .to_owned(),
+    );
+    components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                utoipa::openapi::ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(
+                        <crate::error::ErrorBody as utoipa::ToSchema>::name(),
+                    )))
+                    .build(),
+            )
+            .build()
+    };
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            (HttpMethod::Post, item.post.as_mut()),
+            (HttpMethod::Put, item.put.as_mut()),
+            (HttpMethod::Patch, item.patch.as_mut()),
+            (HttpMethod::Delete, item.delete.as_mut()),
+            (HttpMethod::Get, item.get.as_mut()),
+        ];
+        for (method, operation) in operations {
+            let Some(operation) = operation else { continue };
+            let responses = &mut operation.responses.responses;
+            responses.entry("401".to_owned()).or_insert_with(|| {
+                error("The token sent is not valid, or a write sent none.").into()
+            });
+            if method == HttpMethod::Get {
+                continue;
+            }
+            operation.security = Some(vec![SecurityRequirement::new(
+                "bearer",
+                Vec::<String>::new(),
+            )]);
+            let refusals = [
+                (
+                    "403",
+                    "The caller is a viewer, or this api admits no writes (it listens beyond loopback with no sign-in configured).",
+                ),
+                (
+                    "429",
+                    "Over a limit: the caller's writes per second (`Retry-After` says when to try again) or running rides; `detail.limit` names it.",
+                ),
+            ];
+            for (status, description) in refusals {
+                responses.insert(status.to_owned(), error(description).into());
+            }
+            if operation.request_body.is_some() {
+                responses.insert(
+                    "413".to_owned(),
+                    error("The body is over the size limit.").into(),
+                );
+            }
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::{collections::HashMap, time::Duration};
 
-use crate::{AppState, error::ApiError, ride::Ride};
+use crate::{AppState, auth::Caller, error::ApiError, ride::Ride};
 
 /// Fastest speed a ride may ask for: fast enough for demos and tests, slow enough to stay a drive.
 pub const MAX_SPEED_KMH: f64 = 100_000.0;
@@ -54,8 +54,12 @@ pub struct StartedRides {
 
 /// Checks the request, records the ride and publishes its `route.new-direction` command with the
 /// route's points, so the simulator needs no database.
-pub async fn start(state: &AppState, request: StartRide) -> Result<StartedRide, ApiError> {
-    let mut started = launch(state, vec![request], Fields::Plain).await?;
+pub async fn start(
+    state: &AppState,
+    caller: &Caller,
+    request: StartRide,
+) -> Result<StartedRide, ApiError> {
+    let mut started = launch(state, caller, vec![request], Fields::Plain).await?;
     Ok(started.remove(0))
 }
 
@@ -64,6 +68,7 @@ pub async fn start(state: &AppState, request: StartRide) -> Result<StartedRide, 
 /// recorded in one store write.
 pub async fn start_batch(
     state: &AppState,
+    caller: &Caller,
     requests: Vec<StartRide>,
 ) -> Result<Vec<StartedRide>, ApiError> {
     if requests.is_empty() || requests.len() > MAX_BATCH_RIDES {
@@ -73,7 +78,7 @@ pub async fn start_batch(
         ))
         .with_detail(json!({"field": "rides"})));
     }
-    launch(state, requests, Fields::InBatch).await
+    launch(state, caller, requests, Fields::InBatch).await
 }
 
 /// How errors name a request's field: `speedKmh`, or `rides[3].speedKmh` in a batch.
@@ -94,9 +99,12 @@ impl Fields {
 
 async fn launch(
     state: &AppState,
+    caller: &Caller,
     requests: Vec<StartRide>,
     fields: Fields,
 ) -> Result<Vec<StartedRide>, ApiError> {
+    // Places are held from here: starts checked at the same time cannot both take the last one.
+    let places = state.limits.rides.reserve(&caller.name, requests.len())?;
     let mut routes: HashMap<String, Vec<[f64; 2]>> = HashMap::new();
     let mut commands = Vec::with_capacity(requests.len());
     for (index, request) in requests.into_iter().enumerate() {
@@ -155,6 +163,7 @@ async fn launch(
         }
     }
     state.hub.rides_requested(&records);
+    places.started(records.iter().map(|ride| ride.id.as_str()));
     if let Err(e) = state.store.rides_requested(&records).await {
         // The rides run anyway, and each one's first recorded position creates its record.
         tracing::warn!(

@@ -16,7 +16,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::{
-    AppState, BatchLimits, MapConfig, SOCKET_QUEUE_BYTES, consume_positions,
+    AppState, BatchLimits, MapConfig, SOCKET_QUEUE_BYTES,
+    auth::{AuthConfig, AuthConflict, Gate},
+    browser::SecurityHeaders,
+    consume_positions,
     hub::{FLEET_BATCH, Hub},
     prepare_store, record_positions,
     recorder::HistoryLag,
@@ -37,6 +40,10 @@ pub struct ApiConfig {
     pub batch: BatchLimits,
     /// The web map's base layer.
     pub map: MapConfig,
+    /// How operators sign in.
+    pub auth: AuthConfig,
+    /// What one caller may take.
+    pub limits: crate::limits::LimitsConfig,
 }
 
 /// What the api shares with the rest of its process.
@@ -55,6 +62,8 @@ pub struct Process {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error(transparent)]
+    Auth(#[from] AuthConflict),
     #[error("the store cannot be opened")]
     Store(#[from] StoreError),
     #[error("cannot create the data directory {}", path.display())]
@@ -87,6 +96,7 @@ pub enum RunError {
 pub struct Api {
     listener: TcpListener,
     store: Arc<dyn Store>,
+    gate: Gate,
     config: ApiConfig,
     process: Process,
 }
@@ -98,6 +108,7 @@ impl Api {
         data_dir: &Path,
         process: Process,
     ) -> Result<Self, StartError> {
+        let gate = Gate::new(config.auth.clone(), config.http)?;
         let store: Arc<dyn Store> = match &config.mongodb_uri {
             Some(uri) => {
                 info!("routes and rides in MongoDB");
@@ -123,6 +134,7 @@ impl Api {
         Ok(Self {
             listener,
             store,
+            gate,
             config,
             process,
         })
@@ -141,6 +153,7 @@ impl Api {
         let Self {
             listener,
             store,
+            gate,
             config,
             process,
         } = self;
@@ -154,6 +167,9 @@ impl Api {
         metered.push(Arc::new(history_lag.clone()));
         metered.push(system.clone());
         let state = Arc::new(AppState {
+            gate,
+            limits: crate::limits::Limits::new(config.limits, hub.clone()),
+            security_headers: SecurityHeaders::new(&config.map.tiles_url),
             store: store.clone(),
             store_prepared: Arc::new(AtomicBool::new(false)),
             hub,
@@ -211,7 +227,8 @@ impl Api {
         parts.spawn({
             let stop = stop.clone();
             async move {
-                axum::serve(listener, router(state))
+                let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+                axum::serve(listener, app)
                     .with_graceful_shutdown(stop.cancelled_owned())
                     .await
                     .map_err(RunError::Http)

@@ -4,30 +4,69 @@
 use std::{borrow::Cow, sync::atomic::Ordering};
 
 use axum::{
+    Extension,
     extract::{
         State, WebSocketUpgrade,
         ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code},
     },
+    http::{HeaderMap, StatusCode, header},
     response::Response,
 };
 use futures::SinkExt;
+use serde_json::json;
 
 use crate::{
     SharedState,
+    auth::Caller,
+    browser,
     error::ApiError,
     frames::{ClientFrame, ServerFrame},
     hub::Subscription,
+    limits::SocketPlace,
     ride_commands,
 };
 
 /// Most frames written before one flush: a burst of queued frames costs one write, not one each.
 const BURST: usize = 256;
 
-pub async fn upgrade(State(state): State<SharedState>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| serve(state, socket))
+/// The caller is who sent the upgrade request (a token in its `Authorization` header, for clients
+/// outside a browser); a `start` needs an operator. A browser's page must be from an allowed
+/// origin, and one client address holds only so many sockets.
+pub async fn upgrade(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let limits = &state.limits.config;
+    if !browser::origin_allowed(&headers, &limits.allowed_origins) {
+        let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "a page from {} may not open this api's WebSocket (ROTA_ALLOWED_ORIGINS lists                  the origins that may)",
+                origin.unwrap_or("an unreadable origin")
+            ),
+        ));
+    }
+    let place = state.limits.sockets.open(caller.addr).map_err(|open| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "{} holds {open} WebSockets, the most one address may",
+                caller.addr
+            ),
+        )
+        .with_detail(json!({ "limit": "socketsPerAddress", "max": state.limits.sockets.limit() }))
+    })?;
+    let max = limits.max_frame_bytes;
+    Ok(ws
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| serve(state, caller, place, socket)))
 }
 
-async fn serve(state: SharedState, mut socket: WebSocket) {
+async fn serve(state: SharedState, caller: Caller, _place: SocketPlace, mut socket: WebSocket) {
     let mut subscription = state.hub.subscribe();
     let id = subscription.id;
     let close = loop {
@@ -41,8 +80,9 @@ async fn serve(state: SharedState, mut socket: WebSocket) {
                 None => break None,
             },
             incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Text(text))) => handle(&state, id, &text).await,
+                Some(Ok(Message::Text(text))) => handle(&state, &caller, id, &text).await,
                 Some(Ok(Message::Binary(_))) => state.hub.reply(id, error_frame("frames must be JSON text")),
+                Some(Err(e)) if too_big(&e) => break Some((close_code::SIZE, "frame too big")),
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
                 Some(Ok(_)) => {} // pings are answered by axum
             },
@@ -56,6 +96,15 @@ async fn serve(state: SharedState, mut socket: WebSocket) {
         };
         let _ = socket.send(Message::Close(Some(frame))).await;
     }
+}
+
+/// Whether the client sent a message over the size limit.
+fn too_big(error: &axum::Error) -> bool {
+    let inner = std::error::Error::source(error);
+    matches!(
+        inner.and_then(|e| e.downcast_ref::<tungstenite::Error>()),
+        Some(tungstenite::Error::Capacity(_))
+    )
 }
 
 /// Writes `first` and the frames queued behind it (up to [`BURST`]), then flushes once.
@@ -74,7 +123,7 @@ async fn write_queued(
     socket.flush().await
 }
 
-async fn handle(state: &SharedState, id: u64, text: &str) {
+async fn handle(state: &SharedState, caller: &Caller, id: u64, text: &str) {
     let frame = match serde_json::from_str::<ClientFrame>(text) {
         Ok(frame) => frame,
         Err(e) => {
@@ -93,7 +142,12 @@ async fn handle(state: &SharedState, id: u64, text: &str) {
                 speed_kmh,
                 client_id: None,
             };
-            match ride_commands::start(state, request).await {
+            let admitted = state.gate.may_write(caller, "starting a ride");
+            let started = match admitted.and_then(|()| state.limits.write(&caller.name)) {
+                Ok(()) => ride_commands::start(state, caller, request).await,
+                Err(refused) => Err(refused),
+            };
+            match started {
                 Ok(started) => {
                     let reply = ServerFrame::Started {
                         ride_id: started.ride_id.as_str().into(),

@@ -2,7 +2,7 @@
 //! same thing (`batch.size`, `bulk.size.bytes`, `linger.ms`, `retry.backoff.ms`, `read.timeout.ms`,
 //! `errors.deadletterqueue.topic.name`).
 
-use std::time::Duration;
+use std::{fmt, path::PathBuf, time::Duration};
 
 use events::{TOPIC_NEW_DIRECTION, TOPIC_NEW_POSITION};
 use url::Url;
@@ -19,7 +19,13 @@ pub const DEFAULT_READ_TIMEOUT_MS: u64 = 3_000;
 
 #[derive(Clone, Debug)]
 pub struct SinkSettings {
+    /// Where Elasticsearch is, without credentials (see [`SinkSettings::new`]).
     pub elasticsearch_url: Url,
+    /// How the sink proves itself, if it must.
+    pub credentials: Option<Credentials>,
+    /// A CA certificate (PEM) that an `https` Elasticsearch's certificate is checked against,
+    /// besides the system's.
+    pub ca_file: Option<PathBuf>,
     /// Indexed into `route.new-position`-named indices with the positions template.
     pub positions_topic: String,
     /// Indexed with the directions template.
@@ -39,10 +45,38 @@ pub struct SinkSettings {
     pub read_timeout: Duration,
 }
 
+/// How the sink proves itself to Elasticsearch. `Debug` says which, never the secret.
+#[derive(Clone, PartialEq)]
+pub enum Credentials {
+    /// Basic auth, from the URL's `user:password@`.
+    Basic { user: String, password: String },
+    /// An API key: Elasticsearch's `encoded` form (base64 of `id:key`), or `id:key`.
+    ApiKey(String),
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Basic { user, .. } => write!(f, "Basic({user:?}, ***)"),
+            Self::ApiKey(_) => write!(f, "ApiKey(***)"),
+        }
+    }
+}
+
 impl SinkSettings {
-    pub fn new(elasticsearch_url: Url) -> Self {
+    /// Settings for the Elasticsearch at `elasticsearch_url`; its `user:password@`, if any, are
+    /// taken out of the URL into basic-auth [`Credentials`], so the URL may be logged.
+    pub fn new(mut elasticsearch_url: Url) -> Self {
+        let credentials = (!elasticsearch_url.username().is_empty()).then(|| Credentials::Basic {
+            user: elasticsearch_url.username().to_owned(),
+            password: elasticsearch_url.password().unwrap_or_default().to_owned(),
+        });
+        let _ = elasticsearch_url.set_username("");
+        let _ = elasticsearch_url.set_password(None);
         Self {
             elasticsearch_url,
+            credentials,
+            ca_file: None,
             positions_topic: TOPIC_NEW_POSITION.to_owned(),
             directions_topic: TOPIC_NEW_DIRECTION.to_owned(),
             dead_letter_topic: DEFAULT_DEAD_LETTER_TOPIC.to_owned(),

@@ -12,6 +12,7 @@ use std::{sync::Arc, time::Duration};
 use elasticsearch::{
     Elasticsearch,
     auth::Credentials,
+    cert::{Certificate, CertificateValidation},
     http::transport::{BuildError, SingleNodeConnectionPool, TransportBuilder},
 };
 use events::{KafkaConfig, MemberContext, batch};
@@ -41,6 +42,11 @@ pub enum SinkError {
     Kafka(#[from] KafkaError),
     #[error("Elasticsearch client: {0}")]
     Client(#[from] BuildError),
+    #[error("the Elasticsearch CA file {}: {reason}", path.display())]
+    CaFile {
+        path: std::path::PathBuf,
+        reason: String,
+    },
 }
 
 /// Runs the sink until `shutdown`; dead letters go out through `producer` (the process's one).
@@ -74,7 +80,8 @@ pub async fn run(
     info!(
         group = CONNECT_GROUP,
         topics = ?settings.topics(),
-        elasticsearch = %redacted(&settings.elasticsearch_url),
+        elasticsearch = %settings.elasticsearch_url,
+        credentials = ?settings.credentials,
         batch_size = settings.batch_size,
         linger_ms = settings.linger.as_millis() as u64,
         "indexing into Elasticsearch"
@@ -93,32 +100,30 @@ pub async fn run(
     Ok(())
 }
 
-fn client(settings: &SinkSettings) -> Result<Elasticsearch, BuildError> {
-    let mut url = settings.elasticsearch_url.clone();
-    let credentials = (!url.username().is_empty()).then(|| {
-        Credentials::Basic(
-            url.username().to_owned(),
-            url.password().unwrap_or_default().to_owned(),
-        )
-    });
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
+fn client(settings: &SinkSettings) -> Result<Elasticsearch, SinkError> {
+    let url = settings.elasticsearch_url.clone();
     let mut transport = TransportBuilder::new(SingleNodeConnectionPool::new(url))
         .timeout(settings.read_timeout)
         .disable_proxy();
-    if let Some(credentials) = credentials {
-        transport = transport.auth(credentials);
+    if let Some(credentials) = &settings.credentials {
+        transport = transport.auth(match credentials.clone() {
+            crate::Credentials::Basic { user, password } => Credentials::Basic(user, password),
+            crate::Credentials::ApiKey(key) => match key.split_once(':') {
+                Some((id, secret)) => Credentials::ApiKey(id.to_owned(), secret.to_owned()),
+                None => Credentials::EncodedApiKey(key),
+            },
+        });
+    }
+    if let Some(path) = &settings.ca_file {
+        let unreadable = |reason: String| SinkError::CaFile {
+            path: path.clone(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
+        let ca = Certificate::from_pem(&pem).map_err(|e| unreadable(e.to_string()))?;
+        transport = transport.cert_validation(CertificateValidation::Full(ca));
     }
     Ok(Elasticsearch::new(transport.build()?))
-}
-
-/// The URL without its password, for logs.
-fn redacted(url: &url::Url) -> url::Url {
-    let mut url = url.clone();
-    if url.password().is_some() {
-        let _ = url.set_password(Some("***"));
-    }
-    url
 }
 
 async fn install_templates(

@@ -15,7 +15,7 @@ use rdkafka::{
     client::DefaultClientContext,
     consumer::{BaseConsumer, ConsumerContext, Rebalance},
     error::KafkaError,
-    producer::FutureProducer,
+    producer::{BaseProducer, DeliveryResult, FutureProducer, Producer, ProducerContext},
     types::RDKafkaErrorCode,
 };
 use serde::Serialize;
@@ -28,8 +28,9 @@ use crate::cluster::TopicPartition;
 /// becomes `security.protocol=SASL_SSL`. `KAFKA_BROKERS` itself is the bootstrap list.
 const PASSTHROUGH_PREFIX: &str = "KAFKA_";
 
-/// Where the Kafka cluster is and any extra client settings (SASL, TLS, timeouts).
-#[derive(Clone, Debug)]
+/// Where the Kafka cluster is and any extra client settings (SASL, TLS, timeouts). Its `Debug`
+/// hides secrets (passwords, keys), so it may be logged.
+#[derive(Clone)]
 pub struct KafkaConfig {
     pub brokers: String,
     /// librdkafka properties applied to every client, after Rota's own defaults.
@@ -52,6 +53,29 @@ impl KafkaConfig {
                 (name != "BROKERS").then(|| (name.to_lowercase().replace('_', "."), value))
             }));
         self
+    }
+
+    /// How this client proves itself, for errors: security protocol, SASL mechanism and user;
+    /// never a secret.
+    pub fn security_summary(&self) -> String {
+        let setting = |key: &str| {
+            self.extra
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        let mut summary = format!(
+            "security.protocol {}",
+            setting("security.protocol").unwrap_or("PLAINTEXT")
+        );
+        if let Some(mechanism) = setting("sasl.mechanism").or(setting("sasl.mechanisms")) {
+            summary += &format!(", sasl.mechanism {mechanism}");
+        }
+        if let Some(user) = setting("sasl.username") {
+            summary += &format!(", sasl.username {user:?}");
+        }
+        summary
     }
 
     /// A client configuration for this cluster.
@@ -94,6 +118,28 @@ impl KafkaConfig {
             .set("compression.type", "none")
             .create()
     }
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let extra: Vec<(&str, &str)> = self
+            .extra
+            .iter()
+            .map(|(key, value)| (key.as_str(), if is_secret(key) { "***" } else { value }))
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("extra", &extra)
+            .finish()
+    }
+}
+
+/// Whether a librdkafka property holds a secret: `sasl.password`, `ssl.key.password`,
+/// `ssl.key.pem`, `sasl.oauthbearer.client.secret`…
+fn is_secret(key: &str) -> bool {
+    ["password", "secret", "key.pem", "keystore"]
+        .iter()
+        .any(|part| key.contains(part))
 }
 
 /// A group member's context: its lag (records on its partitions past its committed offsets, from
@@ -195,18 +241,56 @@ pub async fn close_consumer<C: Send + 'static>(consumer: C) {
     let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
 }
 
-/// Creates the topics that do not exist yet; an existing topic is left as it is.
+/// Why the topics could not be made sure of.
+#[derive(Debug, thiserror::Error)]
+pub enum EnsureTopicsError {
+    /// The cluster refused this client (its SASL login or its TLS handshake): asking again with
+    /// the same settings cannot help.
+    #[error("the Kafka cluster refused this client ({settings}): {reason}")]
+    Refused { settings: String, reason: String },
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+}
+
+impl EnsureTopicsError {
+    /// Whether trying again may help (a cluster still starting), unlike a refusal.
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, Self::Kafka(_))
+    }
+}
+
+/// Creates whichever of `topics` do not exist yet (with [`crate::topic_config`]'s settings), with
+/// `partitions` partitions each.
 pub async fn ensure_topics(
     config: &KafkaConfig,
     topics: &[&str],
     partitions: i32,
-) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = config.client().create()?;
-    // Asking first keeps brokers from logging "already exists" errors at every start. (A blocking
-    // call, but a short one, made only at start-up.)
-    let metadata = admin
-        .inner()
-        .fetch_metadata(None, Duration::from_secs(10))?;
+) -> Result<(), EnsureTopicsError> {
+    // Asking first keeps brokers from logging "already exists" errors at every start. (Blocking
+    // calls, but short ones, made only at start-up.) Asked in short rounds, so a refused login
+    // ends the wait at once instead of after the whole timeout.
+    let probe: BaseProducer<Refusals> = config.client().create_with_context(Refusals::default())?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let metadata = loop {
+        match probe
+            .client()
+            .fetch_metadata(None, Duration::from_millis(500))
+        {
+            Ok(metadata) => break metadata,
+            Err(e) => {
+                probe.poll(Duration::ZERO); // hands librdkafka's errors to the context
+                if let Some(reason) = probe.context().first() {
+                    return Err(EnsureTopicsError::Refused {
+                        settings: config.security_summary(),
+                        reason,
+                    });
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(e.into());
+                }
+            }
+        }
+    };
     let existing: Vec<&str> = metadata.topics().iter().map(|t| t.name()).collect();
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
@@ -221,6 +305,7 @@ pub async fn ensure_topics(
     if new_topics.is_empty() {
         return Ok(());
     }
+    let admin: AdminClient<DefaultClientContext> = config.client().create()?;
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics(&new_topics, &options).await? {
         match result {
@@ -229,9 +314,43 @@ pub async fn ensure_topics(
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
                 tracing::error!(topic, %code, "could not create topic");
-                return Err(KafkaError::AdminOp(code));
+                return Err(KafkaError::AdminOp(code).into());
             }
         }
     }
     Ok(())
+}
+
+/// A client context that notes the first error no retry can fix: a failed SASL login or TLS
+/// handshake. librdkafka reports these only to the context, and otherwise tries again forever.
+#[derive(Default)]
+struct Refusals(Mutex<Option<String>>);
+
+impl Refusals {
+    fn first(&self) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl ProducerContext for Refusals {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, _: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
+}
+
+impl ClientContext for Refusals {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::error!(error = %error, reason, "Kafka client error");
+        let refused = matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL)
+        );
+        let mut first = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if refused && first.is_none() {
+            *first = Some(reason.to_owned());
+        }
+    }
 }

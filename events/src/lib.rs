@@ -12,7 +12,9 @@ mod kafka;
 mod messages;
 
 pub use backoff::Backoff;
-pub use kafka::{KafkaConfig, MemberContext, Membership, close_consumer, ensure_topics};
+pub use kafka::{
+    EnsureTopicsError, KafkaConfig, MemberContext, Membership, close_consumer, ensure_topics,
+};
 pub use messages::{DecodeError, NewDirection, NewPosition, RideProgress, RideStatus, now_ms};
 
 /// Commands that start a ride: `{"routeId":"1","clientId":"…","rideId":"…"}`, keyed by ride id.

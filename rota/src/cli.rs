@@ -45,9 +45,27 @@ pub enum Command {
     /// Kafka's own tools for any Kafka (KAFKA_BROKERS): topics, configs, consumer groups with lag,
     /// and a live tail of a topic.
     Kafka(KafkaCommandArgs),
+    /// API tokens for operators and viewers.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Asks this machine's Rota process whether it is ready (`GET /readyz` on ROTA_HTTP_ADDR's
     /// port); exits 0 if so. For container healthchecks: the image carries no curl.
     Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Prints a new random token, and the ROTA_API_TOKENS entry (its hash) that admits it.
+    New {
+        #[arg(long, value_parser = parse_role, default_value = "operator")]
+        role: api::auth::Role,
+    },
+}
+
+fn parse_role(name: &str) -> Result<api::auth::Role, String> {
+    api::auth::Role::parse(name).ok_or_else(|| format!("{name:?}: the role is viewer or operator"))
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +155,134 @@ pub struct HttpArgs {
     /// fleet (lower it for slow browsers).
     #[arg(long, env = "ROTA_MAP_VIEWPORT_ABOVE", default_value_t = api::MapConfig::default().viewport_above)]
     pub map_viewport_above: usize,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub limits: LimitsArgs,
+}
+
+/// What one caller may take (see the README's Security section).
+#[derive(Clone, Debug, Args)]
+pub struct LimitsArgs {
+    /// Rides running at once on the whole platform; more starts answer 429.
+    #[arg(long, env = "ROTA_MAX_RUNNING_RIDES", default_value_t = LIMITS.max_running_rides)]
+    pub max_running_rides: usize,
+    /// Rides one caller (token, OIDC subject, or address without one) may have running at once,
+    /// per api replica.
+    #[arg(long, env = "ROTA_MAX_RIDES_PER_CALLER", default_value_t = LIMITS.max_rides_per_caller)]
+    pub max_rides_per_caller: usize,
+    /// Writes (REST requests other than GET, WebSocket starts) per second per caller.
+    #[arg(long, env = "ROTA_WRITES_PER_SECOND", default_value_t = LIMITS.writes.per_second)]
+    pub writes_per_second: f64,
+    /// Writes a caller may make at once after a pause.
+    #[arg(long, env = "ROTA_WRITES_BURST", default_value_t = LIMITS.writes.burst)]
+    pub writes_burst: u32,
+    /// Largest request body in bytes; larger answers 413.
+    #[arg(long, env = "ROTA_MAX_BODY_BYTES", default_value_t = LIMITS.max_body_bytes)]
+    pub max_body_bytes: usize,
+    /// Largest WebSocket message a client may send, in bytes; larger closes that socket (1009).
+    #[arg(long, env = "ROTA_MAX_FRAME_BYTES", default_value_t = LIMITS.max_frame_bytes)]
+    pub max_frame_bytes: usize,
+    /// WebSockets one client address may hold at once.
+    #[arg(long, env = "ROTA_SOCKETS_PER_ADDRESS", default_value_t = LIMITS.sockets_per_address)]
+    pub sockets_per_address: usize,
+    /// Origins besides the api's own whose pages may open the WebSocket, separated by commas
+    /// (`*`: any).
+    #[arg(long, env = "ROTA_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+}
+
+static LIMITS: std::sync::LazyLock<api::limits::LimitsConfig> =
+    std::sync::LazyLock::new(api::limits::LimitsConfig::default);
+
+impl LimitsArgs {
+    pub fn config(&self) -> anyhow::Result<api::limits::LimitsConfig> {
+        anyhow::ensure!(
+            self.writes_per_second.is_finite() && self.writes_per_second > 0.0,
+            "--writes-per-second (ROTA_WRITES_PER_SECOND) must be a positive number, got {}",
+            self.writes_per_second
+        );
+        anyhow::ensure!(
+            self.writes_burst > 0,
+            "--writes-burst (ROTA_WRITES_BURST) must be at least 1"
+        );
+        Ok(api::limits::LimitsConfig {
+            max_running_rides: self.max_running_rides,
+            max_rides_per_caller: self.max_rides_per_caller,
+            writes: api::limits::Rate {
+                per_second: self.writes_per_second,
+                burst: self.writes_burst,
+            },
+            max_body_bytes: self.max_body_bytes,
+            max_frame_bytes: self.max_frame_bytes,
+            sockets_per_address: self.sockets_per_address,
+            allowed_origins: self.allowed_origins.clone(),
+        })
+    }
+}
+
+/// How operators sign in (see the README's Security section).
+#[derive(Clone, Debug, Args)]
+pub struct AuthArgs {
+    /// `none`: anyone may write, also on a non-loopback address. `auto`: API tokens and OIDC as
+    /// configured; with neither, writes are open on a loopback address and refused elsewhere.
+    #[arg(long, env = "ROTA_AUTH", value_enum, default_value_t = AuthMode::Auto)]
+    pub auth: AuthMode,
+    /// Hashes of the API tokens admitted, `role:sha256-hex` separated by commas; `rota token new`
+    /// prints one.
+    #[arg(long, env = "ROTA_API_TOKENS", hide_env_values = true, value_parser = parse_tokens, default_value = "")]
+    pub api_tokens: api::auth::TokenSet,
+    /// The OIDC issuer whose access tokens sign operators in (the `iss` they carry).
+    #[arg(long, env = "ROTA_OIDC_ISSUER", requires_all = ["oidc_audience", "oidc_jwks_url"])]
+    pub oidc_issuer: Option<String>,
+    /// The `aud` those tokens must carry.
+    #[arg(long, env = "ROTA_OIDC_AUDIENCE", requires = "oidc_issuer")]
+    pub oidc_audience: Option<String>,
+    /// The issuer's signing keys (JWKS), fetched and cached.
+    #[arg(long, env = "ROTA_OIDC_JWKS_URL", requires = "oidc_issuer")]
+    pub oidc_jwks_url: Option<String>,
+    /// The claim with the caller's roles (a string or list; dots reach into objects, e.g.
+    /// realm_access.roles).
+    #[arg(long, env = "ROTA_OIDC_ROLE_CLAIM", default_value = "roles")]
+    pub oidc_role_claim: String,
+    /// The role in that claim that makes an operator; any other token is a viewer.
+    #[arg(long, env = "ROTA_OIDC_OPERATOR_ROLE", default_value = "operator")]
+    pub oidc_operator_role: String,
+    /// Proxies in front of the api whose X-Forwarded-For entries are believed (1 behind an Istio
+    /// gateway or one load balancer); 0 takes the peer's address.
+    #[arg(long, env = "ROTA_TRUSTED_PROXIES", default_value_t = 0)]
+    pub trusted_proxies: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum)]
+pub enum AuthMode {
+    Auto,
+    None,
+}
+
+fn parse_tokens(text: &str) -> Result<api::auth::TokenSet, api::auth::tokens::TokenSetError> {
+    api::auth::TokenSet::parse(text)
+}
+
+impl AuthArgs {
+    pub fn config(&self) -> api::auth::AuthConfig {
+        let oidc = self
+            .oidc_issuer
+            .as_ref()
+            .map(|issuer| api::auth::OidcConfig {
+                issuer: issuer.clone(),
+                audience: self.oidc_audience.clone().unwrap_or_default(),
+                jwks_url: self.oidc_jwks_url.clone().unwrap_or_default(),
+                role_claim: self.oidc_role_claim.clone(),
+                operator_role: self.oidc_operator_role.clone(),
+            });
+        api::auth::AuthConfig {
+            none: self.auth == AuthMode::None,
+            tokens: self.api_tokens.clone(),
+            oidc,
+            trusted_proxies: self.trusted_proxies,
+        }
+    }
 }
 
 impl HttpArgs {
@@ -192,6 +338,26 @@ pub struct ListenArgs {
     /// Built-in broker listener (Kafka protocol).
     #[arg(long, env = "ROTA_KAFKA_LISTEN", default_value = "127.0.0.1:9092")]
     pub kafka_listen: SocketAddr,
+    /// The built-in broker's TLS certificate chain (PEM): its listener is then TLS only.
+    #[arg(long, env = "ROTA_KAFKA_TLS_CERT", requires = "kafka_tls_key")]
+    pub kafka_tls_cert: Option<PathBuf>,
+    /// The private key of that certificate (PEM).
+    #[arg(long, env = "ROTA_KAFKA_TLS_KEY", requires = "kafka_tls_cert")]
+    pub kafka_tls_key: Option<PathBuf>,
+    /// Users who may log in to the built-in broker with SASL/SCRAM (SHA-256 or SHA-512), one
+    /// `name:password` a line: then every client must. Rota's own clients log in with KAFKA_SASL_*.
+    #[arg(long, env = "ROTA_KAFKA_USERS_FILE")]
+    pub kafka_users_file: Option<PathBuf>,
+}
+
+impl ListenArgs {
+    pub fn security(&self) -> crate::broker::security::BrokerSecurity {
+        let tls = self.kafka_tls_cert.clone().zip(self.kafka_tls_key.clone());
+        crate::broker::security::BrokerSecurity {
+            tls: tls.map(|(cert, key)| crate::broker::security::TlsFiles { cert, key }),
+            users_file: self.kafka_users_file.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Args)]
@@ -239,10 +405,18 @@ impl StoreArgs {
 
 #[derive(Clone, Debug, Args)]
 pub struct ConnectArgs {
-    /// Index every event into this Elasticsearch (e.g. http://elastic:secret@es:9200; credentials
+    /// Index every event into this Elasticsearch (e.g. https://elastic:secret@es:9200; credentials
     /// in the URL are sent as basic auth and never logged). `rota up` runs the sink only when set.
     #[arg(long, env = "ELASTICSEARCH_URL", hide_env_values = true)]
     pub elasticsearch_url: Option<url::Url>,
+    /// An Elasticsearch API key, instead of basic auth: the `encoded` value Elasticsearch returns,
+    /// or `id:api_key`. Never logged.
+    #[arg(long, env = "ELASTICSEARCH_API_KEY", hide_env_values = true)]
+    pub elasticsearch_api_key: Option<String>,
+    /// A CA certificate (PEM) to check an https Elasticsearch's certificate against, besides the
+    /// system's.
+    #[arg(long, env = "ELASTICSEARCH_CA_FILE")]
+    pub elasticsearch_ca_file: Option<std::path::PathBuf>,
     /// Topic of positions, indexed with the positions template.
     #[arg(long, env = "CONNECT_POSITIONS_TOPIC", default_value = events::TOPIC_NEW_POSITION)]
     pub positions_topic: String,
@@ -277,7 +451,14 @@ impl ConnectArgs {
     /// The sink's settings, if an Elasticsearch URL is set.
     pub fn settings(&self) -> Option<connect::SinkSettings> {
         let url = self.elasticsearch_url.clone()?;
+        let basic = connect::SinkSettings::new(url);
+        let api_key = self
+            .elasticsearch_api_key
+            .clone()
+            .map(connect::Credentials::ApiKey);
         Some(connect::SinkSettings {
+            credentials: api_key.or(basic.credentials.clone()),
+            ca_file: self.elasticsearch_ca_file.clone(),
             positions_topic: self.positions_topic.clone(),
             directions_topic: self.directions_topic.clone(),
             dead_letter_topic: self.dead_letter_topic.clone(),
@@ -287,7 +468,7 @@ impl ConnectArgs {
             retry_backoff: Duration::from_millis(self.retry_backoff_ms.max(1)),
             max_retry_backoff: Duration::from_millis(self.max_retry_backoff_ms.max(1)),
             read_timeout: Duration::from_millis(self.read_timeout_ms.max(1)),
-            ..connect::SinkSettings::new(url)
+            ..basic
         })
     }
 }

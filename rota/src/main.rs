@@ -2,7 +2,7 @@ use anyhow::Result;
 use api::ApiConfig;
 use clap::Parser;
 use rota::{
-    cli::{Cli, Command, HttpArgs, KafkaArgs, SimArgs, StoreArgs},
+    cli::{Cli, Command, HttpArgs, KafkaArgs, ListenArgs, SimArgs, StoreArgs, TokenCommand},
     platform::{KafkaSource, Platform, PlatformConfig, SimulatorConfig},
 };
 use tokio::signal::unix::{SignalKind, signal};
@@ -19,23 +19,43 @@ async fn main() -> Result<()> {
         Command::BenchConnect(args) => return rota::bench_connect::run(args).await,
         Command::Healthcheck(args) => return rota::healthcheck::run(args.http).await,
         Command::Kafka(args) => return rota::kafka_cli::run(args).await,
+        Command::Token {
+            command: TokenCommand::New { role },
+        } => {
+            let new = api::auth::new_token(role);
+            println!("{}", new.token);
+            eprintln!(
+                "The line above is the {} token: give it to its holder and keep it nowhere else.\n\
+                 The api admits it with this entry (its hash; join entries with commas):\n\n\
+                 ROTA_API_TOKENS={}",
+                role.name(),
+                new.entry
+            );
+            return Ok(());
+        }
         Command::Openapi => {
             println!("{}", api::openapi::DOCUMENT.as_str());
             return Ok(());
         }
         Command::Up(args) => PlatformConfig {
-            kafka: kafka_source(&args.kafka, args.listen.kafka_listen),
+            kafka: kafka_source(&args.kafka, &args.listen),
             data_dir: args.data.data_dir,
             partitions: args.kafka.partitions,
-            api: Some(api_config(&args.http, &args.store)),
+            api: Some(api_config(&args.http, &args.store)?),
             simulator: Some(simulator_config(args.sim)?),
             connect: args.connect.settings(),
         },
-        Command::Broker(args) => PlatformConfig::broker(
-            args.listen.kafka_listen,
-            args.data.data_dir,
-            args.partitions,
-        ),
+        Command::Broker(args) => PlatformConfig {
+            kafka: KafkaSource::BuiltIn {
+                listen: args.listen.kafka_listen,
+                security: args.listen.security(),
+            },
+            ..PlatformConfig::broker(
+                args.listen.kafka_listen,
+                args.data.data_dir,
+                args.partitions,
+            )
+        },
         Command::Simulator(args) => {
             ops = args.ops.http;
             PlatformConfig {
@@ -45,7 +65,7 @@ async fn main() -> Result<()> {
         }
         Command::Api(args) => PlatformConfig {
             data_dir: args.data.data_dir,
-            api: Some(api_config(&args.http, &args.store)),
+            api: Some(api_config(&args.http, &args.store)?),
             ..PlatformConfig::external(args.kafka_brokers)
         },
         Command::Connect(args) => {
@@ -74,23 +94,28 @@ async fn main() -> Result<()> {
     failure.map_or(Ok(()), Err)
 }
 
-fn kafka_source(kafka: &KafkaArgs, listen: std::net::SocketAddr) -> KafkaSource {
+fn kafka_source(kafka: &KafkaArgs, listen: &ListenArgs) -> KafkaSource {
     match &kafka.kafka_brokers {
         Some(brokers) => KafkaSource::External {
             brokers: brokers.clone(),
         },
-        None => KafkaSource::BuiltIn { listen },
+        None => KafkaSource::BuiltIn {
+            listen: listen.kafka_listen,
+            security: listen.security(),
+        },
     }
 }
 
-fn api_config(http: &HttpArgs, store: &StoreArgs) -> ApiConfig {
-    ApiConfig {
+fn api_config(http: &HttpArgs, store: &StoreArgs) -> Result<ApiConfig> {
+    Ok(ApiConfig {
         http: http.http,
         map: http.map(),
         socket_queue: api::DEFAULT_SOCKET_QUEUE,
         mongodb_uri: store.mongodb_uri.clone(),
         batch: store.batch(),
-    }
+        auth: http.auth.config(),
+        limits: http.limits.config()?,
+    })
 }
 
 fn simulator_config(sim: SimArgs) -> Result<SimulatorConfig> {

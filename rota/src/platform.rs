@@ -16,15 +16,28 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::broker::BuiltInBroker;
+use crate::broker::{BuiltInBroker, security::BrokerSecurity};
 
 /// Where Kafka is.
 #[derive(Clone, Debug)]
 pub enum KafkaSource {
     /// Start the built-in broker on this address, its log in the data directory.
-    BuiltIn { listen: SocketAddr },
+    BuiltIn {
+        listen: SocketAddr,
+        security: BrokerSecurity,
+    },
     /// An existing cluster's bootstrap servers.
     External { brokers: String },
+}
+
+impl KafkaSource {
+    /// The built-in broker on `listen`, open to every client (as on a laptop).
+    pub fn built_in(listen: SocketAddr) -> Self {
+        Self::BuiltIn {
+            listen,
+            security: BrokerSecurity::default(),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -50,7 +63,7 @@ impl PlatformConfig {
     /// Only the built-in broker, listening on `listen`, its log in `data_dir`.
     pub fn broker(listen: SocketAddr, data_dir: PathBuf, partitions: i32) -> Self {
         Self {
-            kafka: KafkaSource::BuiltIn { listen },
+            kafka: KafkaSource::built_in(listen),
             data_dir,
             partitions,
             api: None,
@@ -90,8 +103,8 @@ pub struct Platform {
 impl Platform {
     pub async fn start(config: PlatformConfig) -> Result<Self> {
         let (broker, brokers) = match &config.kafka {
-            KafkaSource::BuiltIn { listen } => {
-                let broker = BuiltInBroker::start(*listen, &config.data_dir).await?;
+            KafkaSource::BuiltIn { listen, security } => {
+                let broker = BuiltInBroker::start(*listen, &config.data_dir, security).await?;
                 let addr = broker.addr.to_string();
                 (Some(broker), addr)
             }
@@ -291,7 +304,7 @@ async fn ensure_topics(kafka: &KafkaConfig, partitions: i32) -> Result<()> {
     loop {
         match events::ensure_topics(kafka, &events::TOPICS, partitions).await {
             Ok(()) => return Ok(()),
-            Err(e) if attempt < ATTEMPTS => {
+            Err(e) if e.is_retriable() && attempt < ATTEMPTS => {
                 warn!(attempt, error = %e, brokers = kafka.brokers, "Kafka not ready; retrying");
                 tokio::time::sleep(backoff.next_delay()).await;
                 attempt += 1;

@@ -11,7 +11,7 @@ pub use route_endpoints::*;
 pub use system_endpoints::*;
 
 use axum::{
-    Json,
+    Extension, Json,
     extract::State,
     http::{StatusCode, Uri, header},
     response::{IntoResponse, Response},
@@ -19,7 +19,12 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::{SharedState, error::ApiError, store::PageRequest};
+use crate::{
+    SharedState,
+    auth::Caller,
+    error::{ApiError, ErrorBody},
+    store::PageRequest,
+};
 
 /// Whether this process can serve: the broker and the store answer, the store is prepared, the
 /// position consumer has caught up, and the other parts here are ready.
@@ -107,6 +112,21 @@ fn limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, ApiErro
     responses((status = 200, description = "The tile server, its credit line, and the fleet size above which the map asks only for the rides in view.", body = crate::MapConfig)))]
 pub async fn map_config(State(state): State<SharedState>) -> Json<crate::MapConfig> {
     Json(state.map.clone())
+}
+
+/// Who the caller is (by the token sent, if any) and how this api admits writes: the web map
+/// shows operator controls only to those who may use them.
+#[utoipa::path(get, path = "/api/session", operation_id = "session", tag = "web",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's role.", body = crate::auth::Session),
+        (status = 401, description = "The token sent is not valid.", body = ErrorBody),
+    ))]
+pub async fn session(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+) -> Json<crate::auth::Session> {
+    Json(state.gate.session(&caller))
 }
 
 /// This document, generated from the code.

@@ -1,7 +1,7 @@
 //! `/api/rides`: start, list, fetch (summary and path, for replay) and cancel rides.
 
 use axum::{
-    Json,
+    Extension, Json,
     extract::{
         Path, Query, State,
         rejection::{JsonRejection, QueryRejection},
@@ -20,6 +20,7 @@ use super::{
 };
 use crate::{
     SharedState,
+    auth::Caller,
     error::{ApiError, ErrorBody},
     ride::Ride,
     ride_commands::{self, StartRide, StartRides, StartedRide, StartedRides},
@@ -38,10 +39,11 @@ use crate::{
     ))]
 pub async fn start_ride(
     State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<StartRide>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body?;
-    let started = ride_commands::start(&state, request).await?;
+    let started = ride_commands::start(&state, &caller, request).await?;
     Ok((StatusCode::ACCEPTED, Json(started)).into_response())
 }
 
@@ -58,10 +60,11 @@ pub async fn start_ride(
     ))]
 pub async fn start_rides(
     State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<StartRides>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body?;
-    let started = ride_commands::start_batch(&state, request.rides).await?;
+    let started = ride_commands::start_batch(&state, &caller, request.rides).await?;
     Ok((StatusCode::ACCEPTED, Json(StartedRides { started })).into_response())
 }
 

@@ -3,7 +3,10 @@
 use axum::{
     Json,
     body::Bytes,
-    extract::{Path, Query, State, rejection::QueryRejection},
+    extract::{
+        Path, Query, State,
+        rejection::{BytesRejection, QueryRejection},
+    },
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -122,9 +125,9 @@ pub async fn create_route(
     State(state): State<SharedState>,
     query: Result<Query<TitleQuery>, QueryRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let input = read_body(query, &headers, &body)?;
+    let input = read_body(query, &headers, &body?)?;
     let now = now_ms();
     let route = Route {
         id: uuid::Uuid::now_v7().to_string(),
@@ -165,9 +168,9 @@ pub async fn replace_route(
     Path(id): Path<String>,
     query: Result<Query<TitleQuery>, QueryRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let input = read_body(query, &headers, &body)?;
+    let input = read_body(query, &headers, &body?)?;
     let old = state
         .store
         .get_route(&id)

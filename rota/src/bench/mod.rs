@@ -69,7 +69,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let platform = Platform::start(PlatformConfig {
-        kafka: KafkaSource::BuiltIn { listen },
+        kafka: KafkaSource::built_in(listen),
         data_dir: dir.path().to_owned(),
         partitions: events::DEFAULT_PARTITIONS,
         api: Some(ApiConfig {
@@ -78,6 +78,8 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             mongodb_uri: args.mongodb_uri.clone(),
             batch: api::BatchLimits::default(),
             map: api::MapConfig::default(),
+            auth: api::auth::AuthConfig::default(),
+            limits: api::limits::LimitsConfig::unlimited(),
         }),
         simulator: Some(SimulatorConfig {
             speed_kmh: simulator::DEFAULT_SPEED_KMH,

@@ -27,8 +27,18 @@ const API_VERSIONS: i16 = 18;
 /// default is 100 MB).
 const MAX_FRAME: usize = 256 * 1024 * 1024;
 
+/// How the relay treats the bytes it passes on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Relay {
+    /// Plain Kafka frames: the one ApiVersions answer is rewritten.
+    Rewriting,
+    /// TLS, which only the broker can read: passed on untouched (older clients get in over
+    /// plaintext only).
+    Opaque,
+}
+
 /// Accepts clients on `listener` and relays each to the broker at `upstream`, until dropped.
-pub async fn serve(listener: TcpListener, upstream: SocketAddr) {
+pub async fn serve(listener: TcpListener, upstream: SocketAddr, mode: Relay) {
     // Dropping the set (when this future is dropped) ends every relay.
     let mut relays = JoinSet::new();
     loop {
@@ -36,7 +46,11 @@ pub async fn serve(listener: TcpListener, upstream: SocketAddr) {
             accepted = listener.accept() => match accepted {
                 Ok((client, peer)) => {
                     relays.spawn(async move {
-                        if let Err(e) = relay(client, upstream).await {
+                        let relayed = match mode {
+                            Relay::Rewriting => relay(client, upstream).await,
+                            Relay::Opaque => pass_through(client, upstream).await,
+                        };
+                        if let Err(e) = relayed {
                             debug!(%peer, error = %e, "kafka client connection ended");
                         }
                     });
@@ -46,6 +60,14 @@ pub async fn serve(listener: TcpListener, upstream: SocketAddr) {
             Some(_) = relays.join_next(), if !relays.is_empty() => {}
         }
     }
+}
+
+async fn pass_through(mut client: TcpStream, upstream: SocketAddr) -> io::Result<()> {
+    let mut server = TcpStream::connect(upstream).await?;
+    client.set_nodelay(true)?;
+    server.set_nodelay(true)?;
+    tokio::io::copy_bidirectional(&mut client, &mut server).await?;
+    Ok(())
 }
 
 async fn relay(client: TcpStream, upstream: SocketAddr) -> io::Result<()> {

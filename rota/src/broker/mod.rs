@@ -6,6 +6,7 @@
 
 mod compat;
 mod migrate;
+pub mod security;
 
 use std::{
     net::SocketAddr,
@@ -13,11 +14,13 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+use compat::Relay;
 use nisshi_broker::{
     broker::Broker,
     coordinator::group::administrator::{Controller, GroupCoordinatorConfig},
 };
 use nisshi_storage::ArcDynStorage;
+use security::BrokerSecurity;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 use url::Url;
@@ -34,8 +37,13 @@ pub struct BuiltInBroker {
 }
 
 impl BuiltInBroker {
-    /// Starts a broker listening on `addr` with its log in `data_dir/broker.db`.
-    pub async fn start(addr: SocketAddr, data_dir: &Path) -> Result<Self> {
+    /// Starts a broker listening on `addr` with its log in `data_dir/broker.db`, its clients
+    /// connecting as `security` says.
+    pub async fn start(
+        addr: SocketAddr,
+        data_dir: &Path,
+        security: &BrokerSecurity,
+    ) -> Result<Self> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating data directory {}", data_dir.display()))?;
         let listener = tokio::net::TcpListener::bind(addr)
@@ -48,6 +56,32 @@ impl BuiltInBroker {
             info!(file = %file.display(), headers, "migrated the broker log from tansu 0.6");
         }
         let storage = storage_url(&file)?;
+        let users = match &security.users_file {
+            Some(path) => {
+                let users = security::read_users(path)?;
+                security::store_users(&storage, data_dir, &users).await?;
+                info!(users = users.len(), "broker clients log in with SASL/SCRAM");
+                true
+            }
+            None => false,
+        };
+        if !users && !addr.ip().is_loopback() {
+            tracing::warn!(
+                %addr,
+                "the built-in broker listens beyond loopback with no authentication: anyone who \
+                 reaches it may read and write every topic (--kafka-users-file)"
+            );
+        }
+        let tls = security
+            .tls
+            .as_ref()
+            .map(security::tls_config)
+            .transpose()?;
+        let relay_mode = if tls.is_some() {
+            Relay::Opaque
+        } else {
+            Relay::Rewriting
+        };
         let mut broker = Broker::<Controller<ArcDynStorage>, ArcDynStorage>::builder()
             .node_id(1)
             .cluster_id(events::cluster::BUILT_IN_CLUSTER_ID)
@@ -56,6 +90,8 @@ impl BuiltInBroker {
             .listener(Url::parse(&format!("tcp://{internal}"))?)
             .storage(storage)
             .silent(true)
+            .authentication(users)
+            .tls_server_config(tls)
             .group_coordinator(GroupCoordinatorConfig {
                 initial_rebalance_delay: INITIAL_REBALANCE_DELAY,
                 ..GroupCoordinatorConfig::default()
@@ -75,8 +111,9 @@ impl BuiltInBroker {
             broker.abort();
             return Err(e);
         }
-        let relay = tokio::spawn(compat::serve(listener, internal));
-        info!(%addr, log = %file.display(), "built-in Kafka broker listening");
+        let relay = tokio::spawn(compat::serve(listener, internal, relay_mode));
+        let clients = security.describe();
+        info!(%addr, log = %file.display(), clients, "built-in Kafka broker listening");
         Ok(Self {
             addr,
             broker,

@@ -74,6 +74,68 @@ async function rideIds(page) {
 }
 
 const SCENARIOS = {
+  // Sign-in (ARG is {"operator": token, "viewer": token, "rideId": a ride started by the test}):
+  // a viewer sees no Start, no speed and no Cancel; a wrong token is refused in the dialog; a
+  // viewer's token unlocks nothing; after an operator signs in, Start starts a ride and Cancel
+  // cancels the test's ride; after a refresh the tab is still signed in; signing out hides them.
+  async 'sign-in'(browser) {
+    const { operator, viewer, rideId } = JSON.parse(arg);
+    const page = await open(browser);
+    const visible = (selector) => page.locator(selector).evaluateAll(
+      (all) => all.filter((e) => e.checkVisibility()).length,
+    );
+    const controls = async () => ({
+      start: await visible('#routes button'),
+      speed: await visible('#speed'),
+      cancel: await visible('#rides .actions button'),
+      signIn: await visible('#sign-in'),
+    });
+    await rideItem(page, rideId).waitFor();
+    const asViewer = await controls();
+    await shot(page, 'sign-in-viewer');
+    const signIn = async (token) => {
+      await page.getByRole('button', { name: 'Sign in' }).first().click();
+      await page.getByLabel('Token').fill(token);
+      await page.locator('#sign-in-dialog button[value=ok]').click();
+    };
+    await signIn('rota_not-a-token');
+    const wrong = await page.locator('#sign-in-error').textContent();
+    await page.locator('#sign-in-dialog button[value=cancel]').click();
+    await signIn(viewer);
+    await waitUntil(async () => (await page.locator('#sign-in-error').textContent()) !== '', 'the viewer note');
+    const viewerNote = await page.locator('#sign-in-error').textContent();
+    const asViewerToken = await controls();
+    await page.locator('#sign-in-dialog button[value=cancel]').click();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await signIn(operator);
+    await page.locator('#sign-in-dialog').waitFor({ state: 'hidden' });
+    const whoText = await page.locator('#who').textContent();
+    const asOperator = await waitUntil(async () => {
+      const seen = await controls();
+      return seen.start > 0 && seen.cancel > 0 && seen;
+    }, 'operator controls');
+    await shot(page, 'sign-in-operator');
+    const before = await rideIds(page);
+    await page.getByRole('button', { name: 'Start a ride on Terceiro' }).click();
+    const started = await waitUntil(async () => (await rideIds(page)).find((id) => !before.includes(id)), 'the started ride');
+    await rideItem(page, rideId).getByRole('button', { name: /^Cancel/ }).click();
+    await waitUntil(async () => (await rest('GET', `/api/rides/${rideId}`)).status === 'cancelled', 'the cancel');
+    await page.reload();
+    await live(page);
+    const afterReload = await waitUntil(async () => {
+      const seen = await controls();
+      return seen.start > 0 && seen;
+    }, 'still signed in');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await waitUntil(async () => (await controls()).start === 0, 'controls hidden again');
+    const signedOut = await controls();
+    return {
+      asViewer, wrong, viewerNote, asViewerToken, whoText, asOperator, started, afterReload, signedOut,
+      // The wrong token's 401 is the browser's own console line, not a script error.
+      errors: page.errors.filter((e) => !e.includes('status of 401')),
+    };
+  },
+
   // The System page: the event flow drawn; the simulator group's lag growing while no simulator
   // runs and shrinking once one starts (ARG is {"rota": its binary, "brokers": ...}); a ride's
   // partition after clicking it; a tail of route.new-position filtered by the ride's id.

@@ -504,3 +504,58 @@ async fn the_system_page_says_when_the_broker_is_gone_and_the_api_carries_on() {
     .await;
     api.stop().await;
 }
+
+/// The page shows operator controls only to operators: with sign-in configured, a viewer sees no
+/// Start, speed or Cancel; a wrong token and a viewer's token unlock nothing; an operator's does,
+/// and its Start and Cancel work, also after a refresh, until signing out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_sees_no_controls_until_an_operator_signs_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = crate::auth::Tokens::generate();
+    let mut config = config(dir.path());
+    config.api.as_mut().unwrap().auth.tokens = tokens.set.clone();
+    let platform = boot_with(config).await;
+    let base = base_url(&platform);
+    let auth = common::bearer(&tokens.operator);
+    let body = json!({"routeId": "2", "speedKmh": 20}).to_string();
+    let headers = [
+        ("content-type", "application/json"),
+        (auth.0, auth.1.as_str()),
+    ];
+    let (status, _, started) =
+        common::http_with("POST", &format!("{base}/api/rides"), &headers, Some(&body))
+            .await
+            .unwrap();
+    assert_eq!(status, 202, "{started}");
+    let ride_id = started["rideId"].as_str().unwrap();
+    let arg = json!({"operator": tokens.operator, "viewer": tokens.viewer, "rideId": ride_id});
+    let seen = scenario("sign-in", &base, &arg.to_string()).await;
+
+    let none = json!({"start": 0, "speed": 0, "cancel": 0, "signIn": 1});
+    assert_eq!(seen["asViewer"], none, "{seen}");
+    assert_eq!(seen["wrong"], "this API token is not valid");
+    assert!(
+        seen["viewerNote"].as_str().unwrap().contains("viewer"),
+        "{seen}"
+    );
+    assert_eq!(seen["asViewerToken"]["start"], 0, "{seen}");
+    assert!(
+        seen["whoText"].as_str().unwrap().contains("operator"),
+        "{seen}"
+    );
+    let operator = &seen["asOperator"];
+    assert_eq!(
+        (&operator["start"], &operator["speed"]),
+        (&json!(3), &json!(1)),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["afterReload"]["start"], 3,
+        "signed in for the tab's life"
+    );
+    assert_eq!(seen["signedOut"]["start"], 0);
+    let started = seen["started"].as_str().unwrap();
+    assert_eq!(ride(&base, started).await["routeId"], "3");
+    assert_eq!(ride(&base, ride_id).await["status"], "cancelled");
+    platform.stop().await.unwrap();
+}

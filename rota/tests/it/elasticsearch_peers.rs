@@ -11,7 +11,10 @@ use std::time::Duration;
 use connect::SinkSettings;
 use serde_json::{Value, json};
 
-use crate::common::{self, eventually, http, peers::Peer};
+use crate::common::{
+    self, eventually, http,
+    peers::{Peer, TlsFront},
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ride_is_indexed_by_noida_db_as_elasticsearch_8() {
@@ -138,5 +141,57 @@ async fn indexes_a_ride(peer: Peer) {
         let reason = &headers[connect::dead_letters::HEADER_REASON];
         assert!(reason.contains("mapper_parsing_exception"), "{reason}");
     }
+    platform.stop().await.unwrap();
+}
+
+/// A managed Elasticsearch is reached over https with an API key: `rota connect` with
+/// `ELASTICSEARCH_CA_FILE` and `ELASTICSEARCH_API_KEY` indexes a ride into noida-db behind Debian's
+/// nginx, which terminates TLS with the test CA's certificate and lets only that key through; the
+/// key never reaches the sink's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sink_reaches_elasticsearch_over_https_with_an_api_key() {
+    let peer = Peer::noida(&["elasticsearch"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = common::tls::TestCa::new(dir.path());
+    // Elasticsearch's `encoded` form: base64 of `id:api_key`.
+    let api_key = "cm90YS1zaW5rOnMzY3JldC1hcGkta2V5LXZhbHVl";
+    let front = TlsFront::nginx(&ca, peer.addr, api_key).await;
+    let platform = common::boot(&dir.path().join("platform")).await;
+    let base = common::base_url(&platform);
+    let log = dir.path().join("connect.log");
+    let env = [
+        ("KAFKA_BROKERS", platform.kafka.brokers.clone()),
+        ("ELASTICSEARCH_URL", format!("https://{}", front.addr)),
+        ("ELASTICSEARCH_API_KEY", api_key.to_owned()),
+        ("ELASTICSEARCH_CA_FILE", ca.ca.display().to_string()),
+        ("CONNECT_LINGER_MS", "100".to_owned()),
+        ("RUST_LOG", "debug".to_owned()),
+    ];
+    let (sink, _) = common::RotaProcess::serving_logged(&["connect"], &env, &log).await;
+
+    let ride = common::start_ride(&base, "1").await;
+    let positions = common::recorded_ride(&base, &ride).await["positions"]
+        .as_u64()
+        .unwrap();
+    let query = json!({"query": {"term": {"rideId": ride}}, "size": 1000});
+    eventually(
+        "the ride is indexed over https",
+        Duration::from_secs(30),
+        || async {
+            let found = peer.search("route.new-position", query.clone()).await;
+            let hits = found["hits"]["hits"].as_array().map_or(0, Vec::len) as u64;
+            (hits == positions)
+                .then_some(())
+                .ok_or(format!("{hits} of {positions}"))
+        },
+    )
+    .await;
+    sink.stop().await;
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("ApiKey(***)"),
+        "the log says how it signs in: {logged}"
+    );
+    assert!(!logged.contains(api_key), "the API key is in the log");
     platform.stop().await.unwrap();
 }

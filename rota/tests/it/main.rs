@@ -4,6 +4,7 @@
 mod common;
 
 mod api_restart;
+mod auth;
 mod broker;
 mod browser;
 mod connect;
@@ -13,7 +14,9 @@ mod embedded_crash;
 mod kafka_clients;
 mod kafka_hands_on;
 mod kafka_peer;
+mod kafka_security;
 mod kibana;
+mod limits;
 mod mongodb_outage;
 mod openapi;
 mod ops;

@@ -7,7 +7,7 @@ use crate::common;
 
 use std::process::Command;
 
-use common::{base_url, boot, http};
+use common::{base_url, boot_with, http};
 
 /// Fixed, so a failure reproduces; schemathesis prints how to replay it.
 const SEED: &str = "20261122";
@@ -15,7 +15,12 @@ const SEED: &str = "20261122";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_served_api_matches_its_openapi_document() {
     let dir = tempfile::tempdir().unwrap();
-    let platform = boot(dir.path()).await;
+    // Signed in as the document says writes must be: schemathesis sends the operator's token, and
+    // also tries writes without one and with made-up ones.
+    let tokens = crate::auth::Tokens::generate();
+    let mut config = common::config(dir.path());
+    config.api.as_mut().unwrap().auth.tokens = tokens.set.clone();
+    let platform = boot_with(config).await;
     let base = base_url(&platform);
 
     let (status, document) = http("GET", &format!("{base}/api/openapi.json"), None)
@@ -35,7 +40,7 @@ async fn the_served_api_matches_its_openapi_document() {
                 .count()
         })
         .sum();
-    assert_eq!(operations, 18, "every operation documented");
+    assert_eq!(operations, 19, "every operation documented");
     let printed = std::process::Command::new(env!("CARGO_BIN_EXE_rota"))
         .arg("openapi")
         .output()
@@ -77,6 +82,8 @@ async fn the_served_api_matches_its_openapi_document() {
         Command::new(schemathesis)
             .args(["run", &format!("{base_for_run}/api/openapi.json")])
             .args([
+                "--header",
+                &format!("Authorization: Bearer {}", tokens.operator),
                 "--url",
                 &base_for_run,
                 "--seed",
@@ -104,6 +111,6 @@ async fn the_served_api_matches_its_openapi_document() {
         String::from_utf8_lossy(&output.stderr)
     );
     // Every operation but the document itself, which schemathesis leaves out.
-    assert!(report.contains("Tested: 17"), "{report}");
+    assert!(report.contains("Tested: 18"), "{report}");
     platform.stop().await.unwrap();
 }

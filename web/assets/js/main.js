@@ -4,6 +4,7 @@
 //   fleet.js       rides and paths, drawn once per animation frame
 //   routes.js      the route catalogue   vehicles.js    markers, fading trails, planned lines
 //   ride-list.js   the Live tab          history.js     the History tab    replay.js  replay
+//   session.js     viewer or operator: sign-in, and which controls show
 //
 // The page watches the fleet, so rides started elsewhere show too: a `fleet` frame a few times a
 // second with the rides that moved. A small fleet's rides are also watched one by one, for their
@@ -19,6 +20,7 @@ import { History } from './history.js';
 import { Replay } from './replay.js';
 import { RideList } from './ride-list.js';
 import { Routes } from './routes.js';
+import { Session } from './session.js';
 import { tabs } from './tabs.js';
 import { toast } from './toasts.js';
 import { Vehicles } from './vehicles.js';
@@ -52,6 +54,8 @@ const showTab = tabs(document.querySelector('[role=tablist]'), (panel) => {
   if (panel === 'history') history.reload().catch((e) => toast(`Could not load the history: ${e.message}`));
 });
 
+const session = new Session({ onSignedOut: toast });
+await session.load().catch((e) => toast(`Could not ask who you are: ${e.message}`));
 await routes.load().catch((e) => toast(`Could not load routes: ${e.message}`));
 const connection = new Connection({
   onOpen: () => {
@@ -65,7 +69,7 @@ const connection = new Connection({
   },
 });
 // The live state, for the browser console and the end-to-end tests.
-window.rota = { map, fleet, routes, vehicles, replay, connection };
+window.rota = { map, fleet, routes, vehicles, replay, connection, session };
 map.on('moveend', () => {
   if (watchInView) watchFleet();
 });

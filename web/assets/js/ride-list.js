@@ -41,6 +41,7 @@ export class RideList {
       const button = li.querySelector('.actions button');
       button.textContent = over ? 'Replay' : 'Cancel';
       button.classList.toggle('secondary', !over);
+      button.classList.toggle('operator-only', !over); // replaying is reading; cancelling is not
       button.setAttribute('aria-label', `${over ? 'Replay' : 'Cancel'} the ride on ${this.routes.title(ride.routeId)}`);
     }
   }

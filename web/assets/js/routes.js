@@ -47,7 +47,7 @@ export class Routes {
   item(route) {
     const li = document.createElement('li');
     li.className = 'route';
-    li.innerHTML = '<span><strong></strong><small></small></span><button type="button">Start</button>';
+    li.innerHTML = '<span><strong></strong><small></small></span><button type="button" class="operator-only">Start</button>';
     li.querySelector('strong').textContent = route.title;
     li.querySelector('small').textContent = `${distance(route.lengthM)} · ${route.pointCount} points`;
     const button = li.querySelector('button');

@@ -2,6 +2,7 @@
 //! talks to it the way a user's tools would: HTTP, WebSocket and Kafka clients over real sockets.
 
 pub mod peers;
+pub mod tls;
 
 use std::{
     net::{SocketAddr, TcpListener},
@@ -43,9 +44,7 @@ pub const TEST_PARTITIONS: i32 = 3;
 
 pub fn config(data_dir: &Path) -> PlatformConfig {
     PlatformConfig {
-        kafka: KafkaSource::BuiltIn {
-            listen: "127.0.0.1:0".parse().unwrap(),
-        },
+        kafka: KafkaSource::built_in("127.0.0.1:0".parse().unwrap()),
         data_dir: data_dir.to_owned(),
         partitions: TEST_PARTITIONS,
         api: Some(ApiConfig {
@@ -54,6 +53,8 @@ pub fn config(data_dir: &Path) -> PlatformConfig {
             mongodb_uri: None,
             batch: api::BatchLimits::default(),
             map: api::MapConfig::default(),
+            auth: api::auth::AuthConfig::default(),
+            limits: api::limits::LimitsConfig::default(),
         }),
         simulator: Some(SimulatorConfig {
             speed_kmh: TEST_SPEED_KMH,
@@ -138,16 +139,33 @@ pub async fn http_typed(
     content_type: Option<&str>,
     body: Option<&str>,
 ) -> Result<(u16, Value), String> {
+    let headers: Vec<(&str, &str)> = content_type
+        .map(|c| ("content-type", c))
+        .into_iter()
+        .collect();
+    let (status, _, body) = http_with(method, url, &headers, body).await?;
+    Ok((status, body))
+}
+
+/// Sends a request with `headers`; returns the status, the response's headers and its body (as
+/// JSON when it is JSON, else a string).
+pub async fn http_with(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Result<(u16, hyper::HeaderMap, Value), String> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut request = hyper::Request::builder().method(method).uri(url);
-    if let Some(content_type) = content_type {
-        request = request.header("content-type", content_type);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let request = request
         .body(Full::new(Bytes::from(body.unwrap_or_default().to_owned())))
         .map_err(|e| e.to_string())?;
     let response = client.request(request).await.map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
+    let headers = response.headers().clone();
     let bytes = response
         .into_body()
         .collect()
@@ -156,7 +174,12 @@ pub async fn http_typed(
         .to_bytes();
     let body = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-    Ok((status, body))
+    Ok((status, headers, body))
+}
+
+/// `Authorization: Bearer <token>`, for [`http_with`] and [`Ws::connect_with`].
+pub fn bearer(token: &str) -> (&'static str, String) {
+    ("authorization", format!("Bearer {token}"))
 }
 
 pub struct Ws(WebSocketStream<MaybeTlsStream<TcpStream>>);
@@ -167,11 +190,39 @@ impl Ws {
     }
 
     pub async fn connect_to(http: SocketAddr) -> Self {
-        let url = format!("ws://{http}/ws");
-        let (stream, _) = tokio_tungstenite::connect_async(url)
+        Self::connect_with(http, &[])
             .await
-            .expect("websocket connects");
-        Self(stream)
+            .expect("websocket connects")
+    }
+
+    /// Connects with extra upgrade headers (a token, an Origin); a refused upgrade is its HTTP
+    /// status and body.
+    pub async fn connect_with(
+        http: SocketAddr,
+        headers: &[(&str, String)],
+    ) -> Result<Self, (u16, String)> {
+        use tokio_tungstenite::tungstenite::{
+            client::IntoClientRequest,
+            http::{HeaderName, HeaderValue},
+        };
+        let mut request = format!("ws://{http}/ws").into_client_request().unwrap();
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).unwrap();
+            request
+                .headers_mut()
+                .insert(name, HeaderValue::from_str(value).unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((stream, _)) => Ok(Self(stream)),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let body = response.body().clone().unwrap_or_default();
+                Err((
+                    response.status().as_u16(),
+                    String::from_utf8_lossy(&body).into_owned(),
+                ))
+            }
+            Err(e) => panic!("websocket connects or is refused: {e}"),
+        }
     }
 
     /// Reads until the server closes the socket; returns the close code and reason.
@@ -332,21 +383,42 @@ pub fn path_seqs(path: &[Value]) -> Vec<u64> {
 pub struct RotaProcess(Child);
 
 impl RotaProcess {
-    /// Starts `rota ARGS` with `env`.
+    /// Starts `rota ARGS` with `env` (logging warnings unless `env` sets `RUST_LOG`).
     pub fn spawn(args: &[&str], env: &[(&str, String)]) -> Self {
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rota"))
+        Self::spawn_to(args, env, None)
+    }
+
+    /// [`RotaProcess::spawn`], its standard output and error (its logs) written to `log`.
+    fn spawn_to(args: &[&str], env: &[(&str, String)], log: Option<&Path>) -> Self {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_rota"));
+        command
             .args(args)
-            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "warn")
-            .kill_on_drop(true)
-            .spawn()
-            .expect("rota starts");
-        Self(child)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .kill_on_drop(true);
+        if let Some(log) = log {
+            let file = std::fs::File::create(log).expect("the log file is created");
+            command.stdout(file.try_clone().unwrap()).stderr(file);
+        }
+        Self(command.spawn().expect("rota starts"))
     }
 
     /// Starts `rota ARGS` with `env` and waits until `ready_addr` accepts connections.
     pub async fn start(args: &[&str], env: &[(&str, String)], ready_addr: SocketAddr) -> Self {
-        let process = Self::spawn(args, env);
+        Self::listening(Self::spawn(args, env), ready_addr).await
+    }
+
+    /// [`RotaProcess::start`] with its logs written to `log`.
+    pub async fn start_logged(
+        args: &[&str],
+        env: &[(&str, String)],
+        log: &Path,
+        ready_addr: SocketAddr,
+    ) -> Self {
+        Self::listening(Self::spawn_to(args, env, Some(log)), ready_addr).await
+    }
+
+    async fn listening(process: Self, ready_addr: SocketAddr) -> Self {
         for _ in 0..400 {
             if TcpStream::connect(ready_addr).await.is_ok() {
                 return process;
@@ -359,10 +431,27 @@ impl RotaProcess {
     /// Starts `rota ARGS --http <a free port>` with `env` and waits until its `/readyz` says ready;
     /// returns the process and its listener.
     pub async fn serving(args: &[&str], env: &[(&str, String)]) -> (Self, SocketAddr) {
+        Self::serving_to(args, env, None).await
+    }
+
+    /// [`RotaProcess::serving`] with its logs written to `log`.
+    pub async fn serving_logged(
+        args: &[&str],
+        env: &[(&str, String)],
+        log: &Path,
+    ) -> (Self, SocketAddr) {
+        Self::serving_to(args, env, Some(log)).await
+    }
+
+    async fn serving_to(
+        args: &[&str],
+        env: &[(&str, String)],
+        log: Option<&Path>,
+    ) -> (Self, SocketAddr) {
         let http = free_port();
         let http_arg = http.to_string();
         let args = [args, &["--http", &http_arg]].concat();
-        let process = Self::start(&args, env, http).await;
+        let process = Self::listening(Self::spawn_to(&args, env, log), http).await;
         wait_ready(http).await;
         (process, http)
     }

