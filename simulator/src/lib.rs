@@ -33,6 +33,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+/// The consumer group of the simulators: ride commands are shared out among its members.
+pub const GROUP: &str = "simulator";
 pub use metrics::Metrics;
 pub use ride::RideError;
 
@@ -81,7 +83,7 @@ pub async fn run(
         .configure(
             config
                 .kafka
-                .group_member("simulator")
+                .group_member(GROUP)
                 // A ride should start promptly; the built-in broker holds a waiting fetch for its full
                 // wait.
                 .set("fetch.wait.max.ms", "50"),

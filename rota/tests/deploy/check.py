@@ -9,7 +9,8 @@ operators' own schemas in ../shared/reference/crds (ROTA_CRDS overrides where th
     check.py grafana METRICS_FILE     infra/grafana's dashboard uses only exported metric names
 
 Rota's topics come from the code, through the environment deploy.rs sets: ROTA_TOPICS (every
-topic the platform uses), ROTA_COMPACTED_TOPICS and ROTA_INDEXED_TOPICS (those the sink indexes).
+topic the platform uses), ROTA_COMPACTED_TOPICS and ROTA_INDEXED_TOPICS (those the sink indexes),
+and ROTA_GROUPS (its consumer groups).
 
 Each prints what it checked and exits non-zero with every problem found.
 """
@@ -267,7 +268,7 @@ def check_rendered(overlay, docs, rota):
     deployments = by_kind(docs, "Deployment")
     services = by_kind(docs, "Service")
     configmaps = by_kind(docs, "ConfigMap")
-    secrets = by_kind(docs, "Secret")
+    secrets = {**by_kind(docs, "Secret"), **operator_secrets(docs)}
     accounts = by_kind(docs, "ServiceAccount")
     where = lambda d: f"{overlay}: {d['kind']} {d['metadata']['name']}"
 
@@ -307,6 +308,24 @@ def check_rendered(overlay, docs, rota):
                 ref = e.get("valueFrom", {}).get("secretKeyRef")
                 if ref and ref["key"] not in secret_keys(secrets.get(ref["name"])):
                     problem(f"{where(deployment)}: {e['name']} needs Secret {ref['name']} key {ref['key']}")
+            volumes = {v["name"]: v for v in spec.get("volumes", [])}
+            for mount in container.get("volumeMounts", []):
+                secret = volumes.get(mount["name"], {}).get("secret")
+                if mount["name"] not in volumes:
+                    problem(f"{where(deployment)} mounts {mount['name']}, which is no volume")
+                elif secret:
+                    for item in secret.get("items", []):
+                        if item["key"] not in secret_keys(secrets.get(secret["secretName"])):
+                            problem(f"{where(deployment)}: volume {mount['name']} needs Secret {secret['secretName']} key {item['key']}")
+            files = {f"{m['mountPath']}/{i['path']}" for m in container.get("volumeMounts", [])
+                     for i in volumes.get(m["name"], {}).get("secret", {}).get("items", [])}
+            for e in container.get("env", []):
+                if e["name"].endswith(("_CA_LOCATION", "_CA_FILE")) and e.get("value") not in files:
+                    problem(f"{where(deployment)}: {e['name']} names {e.get('value')}, which is not mounted")
+            for source in container.get("envFrom", []):
+                for name, value in configmaps.get(source.get("configMapRef", {}).get("name"), {}).get("data", {}).items():
+                    if name.endswith(("_CA_LOCATION", "_CA_FILE")) and value not in files:
+                        problem(f"{where(deployment)}: {name} names {value}, which is not mounted")
             check_env(where(deployment), rota, subcommand, env_names, helpers)
             for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
                 got = container.get(probe, {}).get("httpGet", {})
@@ -354,6 +373,16 @@ def check_rendered(overlay, docs, rota):
         if pool["metadata"]["labels"].get("strimzi.io/cluster") not in kafka:
             problem(f"{where(pool)} names no Kafka cluster")
     brokers = {f"{name}-kafka-bootstrap:{l['port']}" for name, k in kafka.items() for l in k["spec"]["kafka"]["listeners"]}
+    for name, k in kafka.items():
+        for listener in k["spec"]["kafka"]["listeners"]:
+            if not listener.get("tls") or listener.get("authentication", {}).get("type") != "scram-sha-512":
+                problem(f"{overlay}: Kafka {name}'s listener {listener['name']} is not TLS with SCRAM-SHA-512")
+        if k["spec"]["kafka"].get("authorization", {}).get("type") != "simple":
+            problem(f"{overlay}: Kafka {name} enforces no ACLs")
+    for user in by_kind(docs, "KafkaUser").values():
+        if user["metadata"]["labels"].get("strimzi.io/cluster") not in kafka:
+            problem(f"{where(user)} names no Kafka cluster")
+    check_kafka_user(overlay, docs, configmaps)
     mongo = by_kind(docs, "MongoDBCommunity")
     elastic = by_kind(docs, "Elasticsearch")
     for name, m in mongo.items():
@@ -378,6 +407,49 @@ def secret_keys(secret):
     if not secret:
         return set()
     return set(secret.get("data", {})) | set(secret.get("stringData", {}))
+
+
+def operator_secrets(docs):
+    """The Secrets the operators make for the resources in `docs`, with their keys: a KafkaUser's
+    password (Strimzi), a Kafka cluster's CA (Strimzi), Elasticsearch's https CA (ECK)."""
+    made = {}
+    for name in by_kind(docs, "KafkaUser"):
+        made[name] = {"data": {"password": "", "sasl.jaas.config": ""}}
+    for name in by_kind(docs, "Kafka"):
+        made[f"{name}-cluster-ca-cert"] = {"data": {"ca.crt": "", "ca.p12": "", "ca.password": ""}}
+    for name in by_kind(docs, "Elasticsearch"):
+        made[f"{name}-es-http-certs-public"] = {"data": {"ca.crt": "", "tls.crt": ""}}
+    return made
+
+
+def check_kafka_user(overlay, docs, configmaps):
+    """The user Rota logs in as exists, and its ACLs reach every topic and group Rota uses."""
+    users = by_kind(docs, "KafkaUser")
+    login = configmaps["rota-config"]["data"].get("KAFKA_SASL_USERNAME")
+    if login not in users:
+        problem(f"{overlay}: Rota logs in to Kafka as {login}, which is no KafkaUser")
+        return
+    acls = users[login]["spec"]["authorization"]["acls"]
+
+    def allowed(kind, name, operations):
+        for acl in acls:
+            resource = acl["resource"]
+            pattern = resource.get("patternType", "literal")
+            matches = name == resource["name"] if pattern == "literal" else name.startswith(resource["name"])
+            if resource["type"] == kind and matches and operations <= set(acl["operations"]):
+                return True
+        return False
+
+    for topic in sorted(topics("ROTA_TOPICS")):
+        if not allowed("topic", topic, {"Describe", "Read", "Write"}):
+            problem(f"{overlay}: KafkaUser {login} may not read and write the topic {topic}")
+    for group in sorted(topics("ROTA_GROUPS")):
+        if not allowed("group", group, {"Read"}):
+            problem(f"{overlay}: KafkaUser {login} may not use the group {group}")
+    for acl in acls:
+        name = acl["resource"].get("name", "")
+        if acl["resource"]["type"] in ("topic", "group") and name in ("", "*"):
+            problem(f"{overlay}: KafkaUser {login} reaches every {acl['resource']['type']}")
 
 
 def validate_custom_resources(where, docs):
@@ -447,6 +519,12 @@ def istio():
     modes = [p["spec"]["mtls"]["mode"] for p in by_kind(mesh, "PeerAuthentication").values() if "selector" not in p["spec"]]
     if modes != ["STRICT"]:
         problem(f"the namespace's PeerAuthentication is {modes}, not STRICT")
+    for d in mesh:
+        if d["metadata"].get("namespace") not in ("rota", "istio-system"):
+            problem(f"{d['kind']} {d['metadata']['name']} is in namespace {d['metadata'].get('namespace')}")
+    at_gateway = lambda d: d["metadata"].get("namespace") == "istio-system"
+    check_gateway_sign_in([d for d in mesh if at_gateway(d)], workloads)
+    mesh = [d for d in mesh if not at_gateway(d)]
     policies = by_kind(mesh, "AuthorizationPolicy")
     if not any(p["spec"] == {} for p in policies.values()):
         problem("no deny-by-default AuthorizationPolicy")
@@ -464,6 +542,31 @@ def istio():
                     ):
                         problem(f"AuthorizationPolicy {name} allows port {port}, which its workload does not serve")
     print(f"istio: {len(mesh)} objects checked against {len(services)} Services")
+
+
+def check_gateway_sign_in(docs, workloads):
+    """At the ingress gateway: a RequestAuthentication of the same OIDC provider the api trusts,
+    and a DENY of every request but GET, HEAD and OPTIONS that carries no valid JWT."""
+    gateway = {"istio": "ingressgateway"}
+    oidc = by_kind(workloads, "ConfigMap")["rota-oidc"]["data"]
+    authentications = [d for d in by_kind(docs, "RequestAuthentication").values()
+                       if d["spec"].get("selector", {}).get("matchLabels") == gateway]
+    rules = [r for a in authentications for r in a["spec"]["jwtRules"]]
+    if not rules:
+        problem("no RequestAuthentication at the ingress gateway")
+    for rule in rules:
+        if rule["issuer"] != oidc["ROTA_OIDC_ISSUER"] or rule.get("jwksUri") != oidc["ROTA_OIDC_JWKS_URL"]:
+            problem(f"the gateway trusts {rule['issuer']} ({rule.get('jwksUri')}), the api {oidc['ROTA_OIDC_ISSUER']} ({oidc['ROTA_OIDC_JWKS_URL']})")
+        if oidc["ROTA_OIDC_AUDIENCE"] not in rule.get("audiences", []):
+            problem(f"the gateway does not ask for the api's audience {oidc['ROTA_OIDC_AUDIENCE']}")
+        if not rule.get("forwardOriginalToken"):
+            problem("the gateway does not pass the token on to the api, which reads its role")
+    wanted = {"from": [{"source": {"notRequestPrincipals": ["*"]}}],
+              "to": [{"operation": {"notMethods": ["GET", "HEAD", "OPTIONS"]}}]}
+    denies = [p for p in by_kind(docs, "AuthorizationPolicy").values()
+              if p["spec"].get("selector", {}).get("matchLabels") == gateway and p["spec"].get("action") == "DENY"]
+    if not any(wanted in p["spec"].get("rules", []) for p in denies):
+        problem("the gateway lets writes through without a valid JWT")
 
 
 # --- Grafana -----------------------------------------------------------------------------------

@@ -19,12 +19,18 @@ fn check(args: &[&str]) {
         .filter(|t| events::topic_config(t).contains(&("cleanup.policy", "compact")))
         .collect();
     let sink = connect::SinkSettings::new("http://elasticsearch:9200".parse().unwrap());
+    let groups = [
+        simulator::GROUP,
+        api::recorder::HISTORY_GROUP,
+        connect::CONNECT_GROUP,
+    ];
     let out = Command::new(common::python())
         .arg(script)
         .args(args)
         .env("ROTA_TOPICS", all.join(","))
         .env("ROTA_COMPACTED_TOPICS", compacted.join(","))
         .env("ROTA_INDEXED_TOPICS", sink.topics().join(","))
+        .env("ROTA_GROUPS", groups.join(","))
         .output()
         .expect("the test Python runs (scripts/test-setup installs it)");
     let (stdout, stderr) = (
