@@ -354,3 +354,32 @@ impl ClientContext for Refusals {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_see_how_a_client_logs_in_never_its_secrets() {
+        let mut config = KafkaConfig::new("broker:9096");
+        config.extra = [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", "rota"),
+            ("sasl.password", "s3cret-pw"),
+            ("ssl.key.password", "key-pw"),
+            ("ssl.key.pem", "-----BEGIN PRIVATE KEY-----"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into();
+        let shown = format!("{config:?} {}", config.security_summary());
+        for secret in ["s3cret-pw", "key-pw", "BEGIN PRIVATE KEY"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert_eq!(
+            config.security_summary(),
+            "security.protocol SASL_SSL, sasl.mechanism SCRAM-SHA-512, sasl.username \"rota\""
+        );
+        assert!(shown.contains("(\"sasl.username\", \"rota\")"), "{shown}");
+    }
+}

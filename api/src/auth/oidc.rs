@@ -20,7 +20,8 @@ use super::Role;
 /// Keys are fetched again after this long, so a removed key stops being trusted.
 const KEYS_FOR: Duration = Duration::from_secs(300);
 /// A token with an unknown key fetches the JWKS again (a rotated key), but not more often than
-/// this: tokens with made-up key ids must not make the api hammer the identity provider.
+/// this: tokens with made-up key ids must not make the api hammer the identity provider, and one
+/// that is down must not hold every request up.
 const REFETCH_AFTER: Duration = Duration::from_secs(10);
 /// Asymmetric algorithms only: with a shared-secret one (HS256) anyone holding a public key could
 /// sign.
@@ -92,7 +93,10 @@ pub struct Oidc {
 #[derive(Default)]
 struct Keys {
     by_id: HashMap<String, (DecodingKey, Option<Algorithm>)>,
+    /// When the keys were last fetched.
     fetched: Option<Instant>,
+    /// When a fetch was last tried, whether it worked or not.
+    tried: Option<Instant>,
 }
 
 impl Oidc {
@@ -161,29 +165,33 @@ impl Oidc {
     }
 
     /// The key `kid`, from the cache while it is fresh; fetched again when it is stale, or when
-    /// `kid` is unknown and the last fetch is old enough.
+    /// `kid` is unknown. Fetches are tried at most every [`REFETCH_AFTER`], so neither made-up key
+    /// ids nor a provider that is down make every request wait for the provider.
     async fn key(&self, kid: &str) -> Result<(DecodingKey, Option<Algorithm>), JwtError> {
         let mut keys = self.keys.lock().await;
-        let age = keys.fetched.map(|at| at.elapsed());
-        let stale = age.is_none_or(|age| age >= KEYS_FOR);
-        let may_refetch = age.is_none_or(|age| age >= REFETCH_AFTER);
-        if stale || (!keys.by_id.contains_key(kid) && may_refetch) {
+        let older = |at: Option<Instant>, age| at.is_none_or(|at| at.elapsed() >= age);
+        let wanted = older(keys.fetched, KEYS_FOR) || !keys.by_id.contains_key(kid);
+        if wanted && older(keys.tried, REFETCH_AFTER) {
+            keys.tried = Some(Instant::now());
             match self.fetch().await {
                 Ok(by_id) => {
-                    *keys = Keys {
-                        by_id,
-                        fetched: Some(Instant::now()),
-                    }
+                    keys.by_id = by_id;
+                    keys.fetched = keys.tried;
                 }
                 // Keep the keys known: a provider briefly down must not sign everyone out.
-                Err(e) if keys.by_id.is_empty() => return Err(e),
-                Err(e) => tracing::warn!(error = %e, "kept the keys fetched before"),
+                Err(e) if !keys.by_id.is_empty() => {
+                    tracing::warn!(error = %e, "kept the keys fetched before")
+                }
+                Err(e) => return Err(e),
             }
         }
-        keys.by_id
-            .get(kid)
-            .cloned()
-            .ok_or_else(|| JwtError::UnknownKey(kid.to_owned()))
+        match keys.by_id.get(kid) {
+            Some(key) => Ok(key.clone()),
+            None if keys.fetched.is_none() => Err(JwtError::Unavailable(
+                "no keys fetched yet; the last try failed".to_owned(),
+            )),
+            None => Err(JwtError::UnknownKey(kid.to_owned())),
+        }
     }
 
     async fn fetch(&self) -> Result<HashMap<String, (DecodingKey, Option<Algorithm>)>, JwtError> {
@@ -210,5 +218,71 @@ impl Oidc {
             Some((kid, (DecodingKey::from_jwk(jwk).ok()?, alg)))
         });
         Ok(keys.collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unreachable() -> Oidc {
+        // A port nothing listens on: every fetch fails at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Oidc::new(OidcConfig {
+            issuer: "https://id.example.test".into(),
+            audience: "rota-api".into(),
+            jwks_url: format!("http://127.0.0.1:{port}/jwks"),
+            role_claim: "realm_access.roles".into(),
+            operator_role: "rota-operator".into(),
+        })
+    }
+
+    #[tokio::test]
+    async fn keys_fetched_before_stay_in_use_while_the_provider_is_down() {
+        let oidc = unreachable();
+        assert!(
+            matches!(oidc.key("k1").await, Err(JwtError::Unavailable(_))),
+            "no keys yet: the provider's fault, not the caller's"
+        );
+        let stale = Instant::now() - KEYS_FOR - Duration::from_secs(1);
+        *oidc.keys.lock().await = Keys {
+            by_id: HashMap::from([(
+                "k1".to_owned(),
+                (
+                    DecodingKey::from_rsa_components("AQAB", "AQAB").unwrap(),
+                    None,
+                ),
+            )]),
+            fetched: Some(stale),
+            tried: Some(stale),
+        };
+        assert!(
+            oidc.key("k1").await.is_ok(),
+            "a stale key is kept, not dropped"
+        );
+        assert_eq!(
+            oidc.key("k2").await.err(),
+            Some(JwtError::UnknownKey("k2".into()))
+        );
+    }
+
+    #[test]
+    fn the_role_claim_is_followed_into_objects_and_lists() {
+        let oidc = unreachable();
+        let operator = serde_json::json!({"realm_access": {"roles": ["x", "rota-operator"]}});
+        assert_eq!(oidc.role(&operator), Role::Operator);
+        let single = serde_json::json!({"realm_access": {"roles": "rota-operator"}});
+        assert_eq!(oidc.role(&single), Role::Operator);
+        for viewer in [
+            serde_json::json!({"realm_access": {"roles": ["x"]}}),
+            serde_json::json!({"roles": ["rota-operator"]}),
+            serde_json::json!({}),
+        ] {
+            assert_eq!(oidc.role(&viewer), Role::Viewer, "{viewer}");
+        }
     }
 }

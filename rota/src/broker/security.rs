@@ -14,7 +14,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use nisshi_sans_io::ScramMechanism;
-use nisshi_storage::{BrokerRegistrationRequest, ScramCredential, StorageContainer};
+use nisshi_storage::{ArcDynStorage, BrokerRegistrationRequest, ScramCredential, StorageContainer};
 use rsasl::mechanisms::scram::tools::{derive_keys, hash_password};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use sha2::{Digest, Sha256, Sha512};
@@ -121,17 +121,7 @@ pub fn read_users(path: &Path) -> Result<Vec<User>> {
 /// Writes each user's SCRAM credentials into the broker's storage at `storage`, and deletes those
 /// of users written at the last start who are no longer listed.
 pub async fn store_users(storage: &Url, data_dir: &Path, users: &[User]) -> Result<()> {
-    let mut builder = StorageContainer::builder()
-        .node_id(1)
-        .cluster_id(events::cluster::BUILT_IN_CLUSTER_ID)
-        .advertised_listener(Url::parse("tcp://127.0.0.1:9092")?)
-        .storage(storage.clone())
-        .silent(true);
-    builder.with_factory(Arc::new(nisshi_storage_sql::LiteEngineFactory));
-    let store = builder
-        .build()
-        .await
-        .map_err(|e| anyhow::anyhow!("opening the broker log for its users: {e:?}"))?;
+    let store = open(storage).await?;
     // Credentials belong to the cluster's row, which registering makes (as the broker does).
     store
         .register_broker(BrokerRegistrationRequest {
@@ -181,6 +171,21 @@ pub async fn store_users(storage: &Url, data_dir: &Path, users: &[User]) -> Resu
     std::fs::write(&written, names.join("\n") + "\n")
         .with_context(|| format!("writing {}", written.display()))?;
     Ok(())
+}
+
+/// The broker log at `storage`, opened as nisshi opens it, while the broker is not running.
+async fn open(storage: &Url) -> Result<ArcDynStorage> {
+    let mut builder = StorageContainer::builder()
+        .node_id(1)
+        .cluster_id(events::cluster::BUILT_IN_CLUSTER_ID)
+        .advertised_listener(Url::parse("tcp://127.0.0.1:9092")?)
+        .storage(storage.clone())
+        .silent(true);
+    builder.with_factory(Arc::new(nisshi_storage_sql::LiteEngineFactory));
+    builder
+        .build()
+        .await
+        .map_err(|e| anyhow::anyhow!("opening the broker log for its users: {e:?}"))
 }
 
 /// The credential a SCRAM server keeps (RFC 5802): salt, rounds, `H(ClientKey)` and `ServerKey`.
@@ -237,6 +242,31 @@ mod tests {
             assert!(error.ends_with(expected), "{error:?} for {text:?}");
             assert!(error.starts_with(&path.display().to_string()), "{error}");
             assert!(!error.contains("s3cret"), "{error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_users_file_is_the_whole_list_of_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = super::super::storage_url(&dir.path().join("broker.db")).unwrap();
+        let user = |name: &str| User {
+            name: name.into(),
+            password: "pw".into(),
+        };
+        store_users(&storage, dir.path(), &[user("rota"), user("old")])
+            .await
+            .unwrap();
+        store_users(&storage, dir.path(), &[user("rota")])
+            .await
+            .unwrap();
+        let store = open(&storage).await.unwrap();
+        for mechanism in [ScramMechanism::Scram256, ScramMechanism::Scram512] {
+            let kept = |name| store.user_scram_credential(name, mechanism);
+            assert!(kept("rota").await.unwrap().is_some());
+            assert!(
+                kept("old").await.unwrap().is_none(),
+                "a dropped user is deleted"
+            );
         }
     }
 

@@ -1,8 +1,8 @@
 //! Who may do what: every write route (taken from the OpenAPI document, so a new one cannot slip
 //! through) and the WebSocket `start` refuse callers without an operator's token, reads stay open;
 //! API tokens and OIDC access tokens (verified against a JWKS server the test runs) sign operators
-//! in; a listener beyond loopback with no sign-in configured refuses writes; no token reaches the
-//! logs.
+//! in; a listener beyond loopback with no sign-in configured refuses writes (and a broker there
+//! without users says so); no token reaches the logs.
 
 use std::{
     net::SocketAddr,
@@ -495,10 +495,11 @@ async fn tokens_never_reach_the_logs_and_the_start_up_says_who_may_write() {
         );
     }
 
-    // Beyond loopback with nothing configured, the start-up says writes are refused.
+    // Beyond loopback with nothing configured, the start-up says writes are refused, and that
+    // anyone may use the broker.
     let log = dir.path().join("open.log");
     let data = dir.path().join("open").display().to_string();
-    let kafka = free_port().to_string();
+    let kafka = format!("0.0.0.0:{}", free_port().port());
     let http = free_port();
     let wide = format!("0.0.0.0:{}", http.port());
     let args = [
@@ -515,4 +516,8 @@ async fn tokens_never_reach_the_logs_and_the_start_up_says_who_may_write() {
     rota.stop().await;
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("writes are refused"), "{logged}");
+    assert!(
+        logged.contains("the built-in broker listens beyond loopback with no authentication"),
+        "{logged}"
+    );
 }

@@ -93,7 +93,11 @@ function onFrame(frame) {
     case 'watching':
       if (frame.ride) fleet.path(frame.rideId, frame.ride.routeId, frame.path);
       return undefined;
-    case 'position': return fleet.position(frame);
+    case 'position':
+      // A ride watched one by one while the fleet was small still streams after the page switched
+      // to its view: out of view, only the selected ride is drawn.
+      if (viewport && frame.rideId !== selected && !viewport.contains(frame.position)) return undefined;
+      return fleet.position(frame);
     case 'finished': return ended(fleet.record({ id: frame.rideId, routeId: frame.routeId, status: frame.status }));
     case 'error': return toast(`Error: ${frame.error}`);
     default: return undefined;
