@@ -44,7 +44,8 @@ pub async fn upgrade(
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!(
-                "a page from {} may not open this api's WebSocket (ROTA_ALLOWED_ORIGINS lists                  the origins that may)",
+                "a page from {} may not open this api's WebSocket (ROTA_ALLOWED_ORIGINS lists the origins \
+                 that may)",
                 origin.unwrap_or("an unreadable origin")
             ),
         ));

@@ -23,18 +23,7 @@ use crate::{SharedState, error::ApiError};
 pub use oidc::{Oidc, OidcConfig};
 pub use tokens::{TokenSet, new_token};
 
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Viewer,
@@ -92,7 +81,7 @@ pub struct Gate {
 }
 
 /// How writes are admitted, as `GET /api/session` tells the web map.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Writes {
     /// Anyone may write: a loopback listener with no auth configured, or `--auth none`.
@@ -104,7 +93,7 @@ pub enum Writes {
 }
 
 /// Who the caller is and how writes are admitted: `GET /api/session`.
-#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
     pub role: Role,
@@ -325,4 +314,50 @@ pub async fn guard(State(state): State<SharedState>, mut request: Request, next:
     }
     request.extensions_mut().insert(caller);
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate(trusted_proxies: usize) -> Gate {
+        let config = AuthConfig {
+            trusted_proxies,
+            ..AuthConfig::default()
+        };
+        Gate::new(config, "127.0.0.1:8080".parse().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_client_is_the_address_the_trusted_proxies_forwarded() {
+        let peer: IpAddr = "10.0.0.9".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        // What the client wrote itself, then what the gateway appended.
+        headers.append("x-forwarded-for", "6.6.6.6".parse().unwrap());
+        headers.append("x-forwarded-for", "203.0.113.7".parse().unwrap());
+        assert_eq!(
+            gate(0).client_addr(&headers, peer),
+            peer,
+            "no proxy believed"
+        );
+        let client: IpAddr = "203.0.113.7".parse().unwrap();
+        assert_eq!(gate(1).client_addr(&headers, peer), client);
+        assert_eq!(
+            gate(3).client_addr(&headers, peer),
+            peer,
+            "fewer entries than proxies"
+        );
+        headers.insert("x-forwarded-for", "not-an-address".parse().unwrap());
+        assert_eq!(gate(1).client_addr(&headers, peer), peer);
+    }
+
+    #[test]
+    fn none_with_tokens_is_a_contradiction() {
+        let config = AuthConfig {
+            none: true,
+            tokens: TokenSet::parse(&new_token(Role::Operator).entry).unwrap(),
+            ..AuthConfig::default()
+        };
+        assert!(Gate::new(config, "127.0.0.1:8080".parse().unwrap()).is_err());
+    }
 }

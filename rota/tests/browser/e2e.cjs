@@ -98,12 +98,12 @@ const SCENARIOS = {
       await page.getByLabel('Token').fill(token);
       await page.locator('#sign-in-dialog button[value=ok]').click();
     };
+    const errorShown = () => waitUntil(async () => page.locator('#sign-in-error').textContent(), 'the sign-in error');
     await signIn('rota_not-a-token');
-    const wrong = await page.locator('#sign-in-error').textContent();
+    const wrong = await errorShown();
     await page.locator('#sign-in-dialog button[value=cancel]').click();
     await signIn(viewer);
-    await waitUntil(async () => (await page.locator('#sign-in-error').textContent()) !== '', 'the viewer note');
-    const viewerNote = await page.locator('#sign-in-error').textContent();
+    const viewerNote = await errorShown();
     const asViewerToken = await controls();
     await page.locator('#sign-in-dialog button[value=cancel]').click();
     await page.getByRole('button', { name: 'Sign out' }).click();

@@ -520,4 +520,19 @@ async fn tokens_never_reach_the_logs_and_the_start_up_says_who_may_write() {
         logged.contains("the built-in broker listens beyond loopback with no authentication"),
         "{logged}"
     );
+
+    // On loopback with nothing configured: laptop mode, and the log says so.
+    let log = dir.path().join("laptop.log");
+    let data = dir.path().join("laptop").display().to_string();
+    let kafka = free_port().to_string();
+    let args = ["up", "--data-dir", &data, "--kafka-listen", &kafka];
+    let env = [("RUST_LOG", "info".to_owned())];
+    let (rota, http_addr) = RotaProcess::serving_logged(&args, &env, &log).await;
+    common::start_ride(&format!("http://{http_addr}"), "1").await;
+    rota.stop().await;
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("no auth configured: anyone on this machine may write"),
+        "{logged}"
+    );
 }
