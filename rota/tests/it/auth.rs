@@ -10,33 +10,15 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use api::auth::{AuthConfig, OidcConfig, Role, TokenSet, new_token};
+use api::auth::{AuthConfig, OidcConfig, Role, new_token};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
 use rota::platform::Platform;
 use serde_json::{Value, json};
 
 use crate::common::{
-    self, RotaProcess, Ws, base_url, bearer, boot_with, eventually, free_port, http, http_with,
+    self, RotaProcess, Tokens, Ws, base_url, bearer, boot_with, eventually, free_port, http,
+    http_with,
 };
-
-/// An operator's and a viewer's API token, and the set that admits both.
-pub struct Tokens {
-    pub operator: String,
-    pub viewer: String,
-    pub set: TokenSet,
-}
-
-impl Tokens {
-    pub fn generate() -> Self {
-        let (operator, viewer) = (new_token(Role::Operator), new_token(Role::Viewer));
-        let set = TokenSet::parse(&format!("{},{}", operator.entry, viewer.entry)).unwrap();
-        Self {
-            operator: operator.token,
-            viewer: viewer.token,
-            set,
-        }
-    }
-}
 
 async fn boot_with_auth(dir: &std::path::Path, auth: AuthConfig) -> Platform {
     let mut config = common::config(dir);

@@ -511,7 +511,7 @@ async fn the_system_page_says_when_the_broker_is_gone_and_the_api_carries_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_sees_no_controls_until_an_operator_signs_in() {
     let dir = tempfile::tempdir().unwrap();
-    let tokens = crate::auth::Tokens::generate();
+    let tokens = common::Tokens::generate();
     let mut config = config(dir.path());
     config.api.as_mut().unwrap().auth.tokens = tokens.set.clone();
     let platform = boot_with(config).await;

@@ -17,7 +17,7 @@ async fn the_served_api_matches_its_openapi_document() {
     let dir = tempfile::tempdir().unwrap();
     // Signed in as the document says writes must be: schemathesis sends the operator's token, and
     // also tries writes without one and with made-up ones.
-    let tokens = crate::auth::Tokens::generate();
+    let tokens = common::Tokens::generate();
     let mut config = common::config(dir.path());
     config.api.as_mut().unwrap().auth.tokens = tokens.set.clone();
     let platform = boot_with(config).await;

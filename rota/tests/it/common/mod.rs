@@ -177,6 +177,27 @@ pub async fn http_with(
     Ok((status, headers, body))
 }
 
+/// An operator's and a viewer's API token, and the set that admits both.
+pub struct Tokens {
+    pub operator: String,
+    pub viewer: String,
+    pub set: api::auth::TokenSet,
+}
+
+impl Tokens {
+    pub fn generate() -> Self {
+        use api::auth::{Role, new_token};
+        let (operator, viewer) = (new_token(Role::Operator), new_token(Role::Viewer));
+        let set =
+            api::auth::TokenSet::parse(&format!("{},{}", operator.entry, viewer.entry)).unwrap();
+        Self {
+            operator: operator.token,
+            viewer: viewer.token,
+            set,
+        }
+    }
+}
+
 /// `Authorization: Bearer <token>`, for [`http_with`] and [`Ws::connect_with`].
 pub fn bearer(token: &str) -> (&'static str, String) {
     ("authorization", format!("Bearer {token}"))
