@@ -32,8 +32,7 @@ pub struct ApiError {
     pub error: String,
     pub detail: Value,
     /// Headers the answer carries besides its JSON: `WWW-Authenticate` on a 401, `Retry-After`
-    /// on a 429.
-    /// (Boxed: most errors have none, and errors travel in every `Result`.)
+    /// on a 429. Boxed: most errors have none, and errors travel in every `Result`.
     pub headers: Option<Box<HeaderMap>>,
 }
 

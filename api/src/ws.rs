@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::{
     SharedState,
-    auth::Caller,
+    auth::{self, Caller},
     browser,
     error::ApiError,
     frames::{ClientFrame, ServerFrame},
@@ -143,8 +143,7 @@ async fn handle(state: &SharedState, caller: &Caller, id: u64, text: &str) {
                 speed_kmh,
                 client_id: None,
             };
-            let admitted = state.gate.may_write(caller, "starting a ride");
-            let started = match admitted.and_then(|()| state.limits.write(&caller.name)) {
+            let started = match auth::admit_write(state, caller, "starting a ride") {
                 Ok(()) => ride_commands::start(state, caller, request).await,
                 Err(refused) => Err(refused),
             };

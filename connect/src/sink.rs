@@ -106,11 +106,13 @@ fn client(settings: &SinkSettings) -> Result<Elasticsearch, SinkError> {
         .timeout(settings.read_timeout)
         .disable_proxy();
     if let Some(credentials) = &settings.credentials {
-        transport = transport.auth(match credentials.clone() {
-            crate::Credentials::Basic { user, password } => Credentials::Basic(user, password),
+        transport = transport.auth(match credentials {
+            crate::Credentials::Basic { user, password } => {
+                Credentials::Basic(user.clone(), password.clone())
+            }
             crate::Credentials::ApiKey(key) => match key.split_once(':') {
                 Some((id, secret)) => Credentials::ApiKey(id.to_owned(), secret.to_owned()),
-                None => Credentials::EncodedApiKey(key),
+                None => Credentials::EncodedApiKey(key.clone()),
             },
         });
     }

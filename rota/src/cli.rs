@@ -230,7 +230,7 @@ pub struct AuthArgs {
     pub auth: AuthMode,
     /// Hashes of the API tokens admitted, `role:sha256-hex` separated by commas; `rota token new`
     /// prints one.
-    #[arg(long, env = "ROTA_API_TOKENS", hide_env_values = true, value_parser = parse_tokens, default_value = "")]
+    #[arg(long, env = "ROTA_API_TOKENS", hide_env_values = true, value_parser = api::auth::TokenSet::parse, default_value = "")]
     pub api_tokens: api::auth::TokenSet,
     /// The OIDC issuer whose access tokens sign operators in (the `iss` they carry).
     #[arg(long, env = "ROTA_OIDC_ISSUER", requires_all = ["oidc_audience", "oidc_jwks_url"])]
@@ -258,10 +258,6 @@ pub struct AuthArgs {
 pub enum AuthMode {
     Auto,
     None,
-}
-
-fn parse_tokens(text: &str) -> Result<api::auth::TokenSet, api::auth::tokens::TokenSetError> {
-    api::auth::TokenSet::parse(text)
 }
 
 impl AuthArgs {
@@ -351,11 +347,16 @@ pub struct ListenArgs {
 }
 
 impl ListenArgs {
-    pub fn security(&self) -> crate::broker::security::BrokerSecurity {
+    /// The built-in broker these flags describe.
+    pub fn built_in(&self) -> crate::platform::KafkaSource {
+        use crate::broker::security::{BrokerSecurity, TlsFiles};
         let tls = self.kafka_tls_cert.clone().zip(self.kafka_tls_key.clone());
-        crate::broker::security::BrokerSecurity {
-            tls: tls.map(|(cert, key)| crate::broker::security::TlsFiles { cert, key }),
-            users_file: self.kafka_users_file.clone(),
+        crate::platform::KafkaSource::BuiltIn {
+            listen: self.kafka_listen,
+            security: BrokerSecurity {
+                tls: tls.map(|(cert, key)| TlsFiles { cert, key }),
+                users_file: self.kafka_users_file.clone(),
+            },
         }
     }
 }

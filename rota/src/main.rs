@@ -46,10 +46,7 @@ async fn main() -> Result<()> {
             connect: args.connect.settings(),
         },
         Command::Broker(args) => PlatformConfig {
-            kafka: KafkaSource::BuiltIn {
-                listen: args.listen.kafka_listen,
-                security: args.listen.security(),
-            },
+            kafka: args.listen.built_in(),
             ..PlatformConfig::broker(
                 args.listen.kafka_listen,
                 args.data.data_dir,
@@ -99,10 +96,7 @@ fn kafka_source(kafka: &KafkaArgs, listen: &ListenArgs) -> KafkaSource {
         Some(brokers) => KafkaSource::External {
             brokers: brokers.clone(),
         },
-        None => KafkaSource::BuiltIn {
-            listen: listen.kafka_listen,
-            security: listen.security(),
-        },
+        None => listen.built_in(),
     }
 }
 

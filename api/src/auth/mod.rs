@@ -19,7 +19,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{SharedState, error::ApiError};
+use crate::{AppState, SharedState, error::ApiError};
 pub use oidc::{Oidc, OidcConfig};
 pub use tokens::{TokenSet, new_token};
 
@@ -292,6 +292,13 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         .ok_or_else(|| unauthorized("Authorization must be `Bearer <token>`"))
 }
 
+/// Whether `caller` may make one more write, `doing`: an operator's, within the caller's rate. Every
+/// write passes here: REST requests through [`guard`], the WebSocket's `start` frames.
+pub fn admit_write(state: &AppState, caller: &Caller, doing: &str) -> Result<(), ApiError> {
+    state.gate.may_write(caller, doing)?;
+    state.limits.write(&caller.name)
+}
+
 /// Finds out who asks and puts the [`Caller`] in the request; refuses a write from anyone but an
 /// operator, and one over the caller's rate. Every route is behind it, so a new write route cannot
 /// be left open.
@@ -307,8 +314,7 @@ pub async fn guard(State(state): State<SharedState>, mut request: Request, next:
     };
     if !request.method().is_safe() {
         let doing = format!("{} {}", request.method(), request.uri().path());
-        let admitted = state.gate.may_write(&caller, &doing);
-        if let Err(e) = admitted.and_then(|()| state.limits.write(&caller.name)) {
+        if let Err(e) = admit_write(&state, &caller, &doing) {
             return e.into_response();
         }
     }
