@@ -518,3 +518,24 @@ async fn tokens_never_reach_the_logs_and_the_start_up_says_who_may_write() {
         "{logged}"
     );
 }
+
+#[test]
+fn rota_token_new_prints_a_token_and_the_entry_that_admits_it() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rota"))
+        .args(["token", "new", "--role", "viewer"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let told = String::from_utf8(output.stderr).unwrap();
+    let entry = told
+        .lines()
+        .find_map(|line| line.strip_prefix("ROTA_API_TOKENS="))
+        .unwrap_or_else(|| panic!("{told}"));
+    let set = api::auth::TokenSet::parse(entry).unwrap();
+    assert_eq!(set.admit(&token).map(|(role, _)| role), Some(Role::Viewer));
+    assert!(
+        !told.contains(&token),
+        "the token is printed once, on its own"
+    );
+}
