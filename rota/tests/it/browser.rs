@@ -298,7 +298,10 @@ async fn a_big_fleet_is_watched_through_the_maps_viewport() {
     assert!(around(&bounds[0], lat, lng), "{seen}");
     assert!(bounds.iter().any(|b| around(b, 10.0, 10.0)), "{seen}");
     assert!(around(bounds.last().unwrap(), lat, lng), "{seen}");
-    assert_eq!(seen["watched"], 0, "no ride watched one by one: {seen}");
+    assert_eq!(
+        seen["watchedInView"], 0,
+        "no ride watched one by one once the page watches its view: {seen}"
+    );
     platform.stop().await.unwrap();
 }
 
