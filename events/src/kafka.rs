@@ -28,6 +28,9 @@ use crate::cluster::TopicPartition;
 /// becomes `security.protocol=SASL_SSL`. `KAFKA_BROKERS` itself is the bootstrap list.
 const PASSTHROUGH_PREFIX: &str = "KAFKA_";
 
+/// How long the producer waits to fill a batch.
+const PRODUCER_LINGER_MS: &str = "5";
+
 /// Where the Kafka cluster is and any extra client settings (SASL, TLS, timeouts). Its `Debug`
 /// hides secrets (passwords, keys), so it may be logged.
 #[derive(Clone)]
@@ -80,10 +83,18 @@ impl KafkaConfig {
 
     /// A client configuration for this cluster.
     pub fn client(&self) -> ClientConfig {
+        self.client_with(&[])
+    }
+
+    /// A client configuration with these defaults, which `KAFKA_*` settings override.
+    fn client_with(&self, defaults: &[(&str, &str)]) -> ClientConfig {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.brokers)
             .set("client.id", "rota");
+        for (key, value) in defaults {
+            config.set(*key, *value);
+        }
         for (key, value) in &self.extra {
             config.set(key, value);
         }
@@ -95,28 +106,28 @@ impl KafkaConfig {
     /// (librdkafka's default, 45 s, would stall them that long after a crash). `KAFKA_*` settings
     /// still win.
     pub fn group_member(&self, group: &str) -> ClientConfig {
-        let mut config = self.client();
-        config
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "1500");
-        for (key, value) in &self.extra {
-            config.set(key, value);
-        }
-        config
+        self.client_with(&[
+            ("group.id", group),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "1500"),
+        ])
     }
 
     /// The one producer a process shares: idempotent with `acks=all`, so retries neither lose nor
-    /// duplicate nor reorder a ride's positions.
+    /// duplicate nor reorder a ride's positions. `KAFKA_LINGER_MS` and the like still win.
     pub fn producer(&self) -> Result<FutureProducer, KafkaError> {
-        self.client()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            .set("compression.type", "none")
-            .create()
+        self.producer_config().create()
+    }
+
+    fn producer_config(&self) -> ClientConfig {
+        self.client_with(&[
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("linger.ms", PRODUCER_LINGER_MS),
+            ("compression.type", "none"),
+        ])
     }
 }
 
@@ -381,5 +392,21 @@ mod tests {
             "security.protocol SASL_SSL, sasl.mechanism SCRAM-SHA-512, sasl.username \"rota\""
         );
         assert!(shown.contains("(\"sasl.username\", \"rota\")"), "{shown}");
+    }
+
+    #[test]
+    fn kafka_settings_win_over_rotas_defaults() {
+        let defaults = KafkaConfig::new("broker:9092");
+        assert_eq!(defaults.producer_config().get("linger.ms"), Some("5"));
+        let mut tuned = defaults.clone();
+        tuned.extra = vec![
+            ("linger.ms".into(), "20".into()),
+            ("session.timeout.ms".into(), "10000".into()),
+        ];
+        assert_eq!(tuned.producer_config().get("linger.ms"), Some("20"));
+        assert_eq!(tuned.producer_config().get("acks"), Some("all"));
+        let member = tuned.group_member("rota-history");
+        assert_eq!(member.get("session.timeout.ms"), Some("10000"));
+        assert_eq!(member.get("group.id"), Some("rota-history"));
     }
 }
