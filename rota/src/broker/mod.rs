@@ -161,7 +161,7 @@ fn storage_url(file: &Path) -> Result<Url> {
     };
     // `mode=direct`: storage calls share a pool of SQLite connections (WAL: readers alongside the
     // one writer) instead of nisshi's default of one call at a time, so fetches no longer queue
-    // behind produces (README, Benchmark: at 10,000 rides live positions ~9× less late).
+    // behind produces (measured in the README's Benchmark).
     Ok(Url::parse(&format!("sqlite:{text}?mode=direct"))?)
 }
 
