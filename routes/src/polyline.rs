@@ -45,6 +45,10 @@ impl Polyline {
         Self { points, along }
     }
 
+    pub fn points(&self) -> &[LatLng] {
+        &self.points
+    }
+
     pub fn length_m(&self) -> f64 {
         self.along.last().copied().unwrap_or(0.0)
     }

@@ -7,6 +7,7 @@
 //! checkpoints its progress ([`progress`]), so one taken over after a crash or a rebalance goes on
 //! from its last position, never from the start of its route again.
 
+mod geometry;
 mod metrics;
 pub mod motion;
 mod offsets;
@@ -38,6 +39,7 @@ pub const GROUP: &str = "simulator";
 pub use metrics::Metrics;
 pub use ride::RideError;
 
+use geometry::Geometries;
 use progress::ProgressView;
 use rebalance::CommandContext;
 use ride::Ended;
@@ -103,6 +105,7 @@ pub async fn run(
         consumer,
         tracker: offsets::OffsetTracker::default(),
         progress,
+        geometries: Geometries::default(),
         driven: HashMap::new(),
         tasks: JoinSet::new(),
         running: HashMap::new(),
@@ -157,6 +160,7 @@ struct Simulator {
     consumer: StreamConsumer<CommandContext>,
     tracker: offsets::OffsetTracker,
     progress: Arc<ProgressView>,
+    geometries: Geometries,
     /// Per partition, rides driven to their end whose commands are not committed yet, by offset:
     /// their checkpoints go once the commit passes them.
     driven: HashMap<i32, BTreeMap<i64, String>>,
@@ -212,7 +216,7 @@ impl Simulator {
             offset,
             ride_id: None,
         };
-        match read_command(&self.config, message) {
+        match read_command(&self.config, &mut self.geometries, message) {
             // Redelivered after a rebalance (the broker restarted, say) while its ride is still
             // driving here: one drive is enough, and that one commits the offset.
             Ok(Command::Start(ride)) if self.running.contains_key(ride.id()) => {
@@ -325,7 +329,11 @@ enum Command {
 }
 
 /// Decodes a command: a ride ready to be driven, or the id of a ride to cancel.
-fn read_command(config: &Config, message: &impl Message) -> Result<Command, String> {
+fn read_command(
+    config: &Config,
+    geometries: &mut Geometries,
+    message: &impl Message,
+) -> Result<Command, String> {
     let mut command =
         NewDirection::decode(message.payload().unwrap_or_default()).map_err(|e| e.to_string())?;
     if command.cancel {
@@ -336,10 +344,10 @@ fn read_command(config: &Config, message: &impl Message) -> Result<Command, Stri
     command
         .ride_id
         .get_or_insert_with(|| format!("p{}-o{}", message.partition(), message.offset()));
-    let points = match &command.points {
+    let points = match command.points.take() {
         Some(points) => points
-            .iter()
-            .map(|p| LatLng::from_lng_lat(*p))
+            .into_iter()
+            .map(LatLng::from_lng_lat)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?,
         None => lookup_route(config, &command.route_id)?,
@@ -353,7 +361,7 @@ fn read_command(config: &Config, message: &impl Message) -> Result<Command, Stri
     let speed = command.speed_kmh.unwrap_or(config.speed_kmh);
     Ok(Command::Start(Box::new(ride::Ride::new(
         command,
-        points,
+        geometries.line(points),
         speed,
         config.tick,
     ))))

@@ -4,7 +4,7 @@
 //! depended on how densely the route was drawn. Here the distance per tick is `speed × tick`, and the
 //! position is interpolated along the polyline, so every route is driven at the speed asked for.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use routes::{LatLng, Polyline};
 
@@ -20,10 +20,11 @@ pub struct Sample {
 }
 
 /// The samples of one drive: the start, one per tick, and the end with `finished`. A drive resumed
-/// after a position carries on from that position's seq and distance.
+/// after a position carries on from that position's seq and distance. The line is shared: cloning a
+/// drive, and driving many rides on one route, copies no geometry.
 #[derive(Clone, Debug)]
 pub struct Drive {
-    line: Polyline,
+    line: Arc<Polyline>,
     step_m: f64,
     /// The sample the drive goes on from: seq 0 at the start, or the position resumed after.
     from_seq: u64,
@@ -34,7 +35,7 @@ pub struct Drive {
 }
 
 impl Drive {
-    pub fn new(line: Polyline, speed_kmh: f64, tick: Duration) -> Self {
+    pub fn new(line: Arc<Polyline>, speed_kmh: f64, tick: Duration) -> Self {
         let step_m = speed_kmh / 3.6 * tick.as_secs_f64();
         Self {
             line,
@@ -109,7 +110,11 @@ mod tests {
     #[test]
     fn drives_at_the_asked_speed_and_ends_on_the_last_point() {
         // Two legs: 1.112 km north, then 1.112 km east (at the equator).
-        let line = Polyline::new(vec![p(0.0, 0.0), p(0.01, 0.0), p(0.01, 0.01)]);
+        let line = Arc::new(Polyline::new(vec![
+            p(0.0, 0.0),
+            p(0.01, 0.0),
+            p(0.01, 0.01),
+        ]));
         let length = line.length_m();
         // 36 km/h = 10 m/s; a tick of 1 s moves 10 m.
         let samples: Vec<_> = Drive::new(line.clone(), 36.0, Duration::from_secs(1)).collect();
@@ -131,7 +136,11 @@ mod tests {
 
     #[test]
     fn a_resumed_drive_goes_on_from_the_position_it_resumes_after() {
-        let line = Polyline::new(vec![p(0.0, 0.0), p(0.01, 0.0), p(0.01, 0.01)]);
+        let line = Arc::new(Polyline::new(vec![
+            p(0.0, 0.0),
+            p(0.01, 0.0),
+            p(0.01, 0.01),
+        ]));
         let whole: Vec<_> = Drive::new(line.clone(), 36.0, Duration::from_secs(1)).collect();
         let after = whole[40];
         let resumed = Drive::new(line.clone(), 36.0, Duration::from_secs(1))
@@ -151,7 +160,7 @@ mod tests {
         assert!((next.distance_m - after.distance_m - 5.0).abs() < 1e-9);
         assert!(
             Drive::new(
-                Polyline::new(vec![p(0.0, 0.0), p(0.0, 1.0)]),
+                Arc::new(Polyline::new(vec![p(0.0, 0.0), p(0.0, 1.0)])),
                 36.0,
                 Duration::from_secs(1)
             )
@@ -162,7 +171,7 @@ mod tests {
 
     #[test]
     fn a_degenerate_route_finishes_at_once() {
-        let line = Polyline::new(vec![p(1.0, 1.0), p(1.0, 1.0)]);
+        let line = Arc::new(Polyline::new(vec![p(1.0, 1.0), p(1.0, 1.0)]));
         let samples: Vec<_> = Drive::new(line, 30.0, Duration::from_millis(500)).collect();
         assert_eq!(samples.len(), 1);
         assert!(samples[0].finished);

@@ -1,7 +1,10 @@
 //! One ride: samples the drive every tick and publishes each position, keyed by ride id.
 
 use std::{
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -11,7 +14,7 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord},
     util::Timeout,
 };
-use routes::{LatLng, Polyline};
+use routes::Polyline;
 use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
@@ -31,9 +34,12 @@ pub struct RideError {
     pub(crate) acknowledged: Option<Resume>,
 }
 
+/// A ride to drive: what its positions say about it, and its drive. Holds nothing of its command
+/// beyond that (the command's points are in the shared `line`).
 #[derive(Clone)]
 pub(crate) struct Ride {
-    command: NewDirection,
+    route_id: String,
+    client_id: String,
     ride_id: String,
     speed_kmh: f64,
     tick: Duration,
@@ -44,18 +50,17 @@ impl Ride {
     /// `command.ride_id` must be set.
     pub(crate) fn new(
         command: NewDirection,
-        points: Vec<LatLng>,
+        line: Arc<Polyline>,
         speed_kmh: f64,
         tick: Duration,
     ) -> Self {
-        let ride_id = command.ride_id.clone().unwrap_or_default();
-        let drive = Drive::new(Polyline::new(points), speed_kmh, tick);
         Self {
-            command,
-            ride_id,
+            route_id: command.route_id,
+            client_id: command.client_id,
+            ride_id: command.ride_id.unwrap_or_default(),
             speed_kmh,
             tick,
-            drive,
+            drive: Drive::new(line, speed_kmh, tick),
         }
     }
 
@@ -84,7 +89,8 @@ impl Ride {
         abandon: &CancellationToken,
     ) -> Result<Ended, RideError> {
         let Ride {
-            command,
+            route_id,
+            client_id,
             ride_id,
             speed_kmh,
             tick,
@@ -94,7 +100,7 @@ impl Ride {
         let mut last = drive.resumed_at();
         info!(
             ride_id,
-            route_id = command.route_id,
+            route_id,
             route_length_m,
             speed_kmh,
             resumed_after = last.map(|s| s.seq),
@@ -102,8 +108,8 @@ impl Ride {
         );
         let publish = |sample: &Sample, status: RideStatus| {
             let event = NewPosition {
-                route_id: command.route_id.clone(),
-                client_id: command.client_id.clone(),
+                route_id: route_id.clone(),
+                client_id: client_id.clone(),
                 ride_id: ride_id.clone(),
                 position: sample.position.to_lng_lat(),
                 finished: sample.finished,
