@@ -28,6 +28,10 @@ use crate::{
 
 /// Most frames written before one flush: a burst of queued frames costs one write, not one each.
 const BURST: usize = 256;
+/// What a socket reads at a time. Browsers send only small control frames (a larger one still
+/// arrives whole: the buffer grows to the frame); tungstenite's default, 128 KiB allocated and
+/// zeroed per socket, is 128 MiB of memory per thousand viewers.
+const READ_BUFFER: usize = 4 << 10;
 
 /// The caller is who sent the upgrade request (a token in its `Authorization` header, for clients
 /// outside a browser); a `start` needs an operator. A browser's page must be from an allowed
@@ -62,6 +66,7 @@ pub async fn upgrade(
     })?;
     let max = limits.max_frame_bytes;
     Ok(ws
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| serve(state, caller, place, socket)))

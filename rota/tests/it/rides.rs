@@ -259,6 +259,14 @@ async fn bad_input_gets_a_clear_error_and_nothing_else_breaks() {
     assert!(refused.contains("unknown variant `teleport`"), "{refused}");
     ws.send_text(r#"{"type":"start","routeId":"99"}"#).await;
     assert_eq!(error(ws.next().await), r#"route "99" not found"#);
+    // A frame many times the socket's read buffer (under the frame limit) is still read whole.
+    let long_id = "r".repeat(30_000);
+    ws.send_text(&format!(r#"{{"type":"start","routeId":"{long_id}"}}"#))
+        .await;
+    assert_eq!(
+        error(ws.next().await),
+        format!("route {long_id:?} not found")
+    );
     let upside_down = r#"{"type":"watch-fleet","bounds":{"south":1,"west":0,"north":0,"east":1}}"#;
     ws.send_text(upside_down).await;
     assert_eq!(
