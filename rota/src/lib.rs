@@ -10,5 +10,6 @@ pub mod broker;
 pub mod cli;
 pub mod healthcheck;
 pub mod kafka_cli;
+pub mod memory;
 pub mod platform;
 pub mod telemetry;

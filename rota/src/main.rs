@@ -9,6 +9,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    rota::memory::tune();
     let cli = Cli::parse();
     rota::telemetry::init();
     let mut ops = None;
