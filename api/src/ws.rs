@@ -30,7 +30,7 @@ use crate::{
 const BURST: usize = 256;
 /// What a socket reads at a time. Browsers send only small control frames (a larger one still
 /// arrives whole: the buffer grows to the frame); tungstenite's default, 128 KiB allocated and
-/// zeroed per socket, is 128 MiB of memory per thousand viewers.
+/// zeroed per socket, is 125 MiB of memory per thousand viewers.
 const READ_BUFFER: usize = 4 << 10;
 
 /// The caller is who sent the upgrade request (a token in its `Authorization` header, for clients

@@ -4,7 +4,7 @@
 //! the system when freed, but raises the threshold to the size of each such block freed. After the
 //! first broker fetch answers and fleet frames, blocks of hundreds of KiB then come from the
 //! per-thread arenas, and a thread's arena keeps what they freed. Pinning the threshold keeps big
-//! buffers in mappings of their own: at 10,000 rides the process peaks about 90 MB lower, as fast
+//! buffers in mappings of their own: at 10,000 rides the process peaks about 90 MiB lower, as fast
 //! (README, Benchmark).
 
 /// glibc's own starting value; set explicitly, it is no longer raised.
