@@ -35,7 +35,7 @@ pub struct RideError {
 }
 
 /// A ride to drive: what its positions say about it, and its drive. Holds nothing of its command
-/// beyond that (the command's points are in the shared `line`).
+/// beyond that (its points are in the drive's shared line).
 #[derive(Clone)]
 pub(crate) struct Ride {
     route_id: String,
