@@ -212,7 +212,7 @@ pub async fn cancel(state: &AppState, ride: &Ride) -> Result<(), ApiError> {
 
 async fn publish(state: &AppState, command: &NewDirection) -> Result<(), ApiError> {
     let payload = serde_json::to_vec(command).expect("commands always serialize");
-    let key = command.ride_id.as_deref().unwrap_or_default();
+    let key = command.key();
     let record = FutureRecord::to(TOPIC_NEW_DIRECTION)
         .key(key)
         .payload(&payload);

@@ -200,6 +200,11 @@ fn decode<T: DeserializeOwned>(topic: &'static str, bytes: &[u8]) -> Result<T, D
 }
 
 impl NewDirection {
+    /// The record's key: the ride id, so a ride's commands share a partition, in order.
+    pub fn key(&self) -> &str {
+        self.ride_id.as_deref().unwrap_or_default()
+    }
+
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let cmd: Self = decode(crate::TOPIC_NEW_DIRECTION, bytes)?;
         let invalid = |reason: String| DecodeError {
