@@ -5,10 +5,13 @@
 //! positions were recorded into the store and how far recording lags, and the process's peak RSS.
 //! Then, with the platform stopped, the same number of fleet clients watch a bare broadcaster of
 //! the same positions ([`baseline`]), and the ratio of Rota's deliveries to its is printed; and the
-//! store is written alone, as the recorder writes it ([`store`]), for the recorder's ceiling.
+//! store is written alone, as the recorder writes it ([`store`]), for the recorder's ceiling; and
+//! the simulator drives the same rides into a built-in broker that nothing reads ([`broker`]), for
+//! the share of the machine the broker takes before any record is read.
 //! Figures, not assertions: compare runs, don't gate on them.
 
 mod baseline;
+mod broker;
 mod store;
 
 use std::{
@@ -81,11 +84,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             auth: api::auth::AuthConfig::default(),
             limits: api::limits::LimitsConfig::unlimited(),
         }),
-        simulator: Some(SimulatorConfig {
-            speed_kmh: simulator::DEFAULT_SPEED_KMH,
-            tick: Duration::from_millis(args.tick_ms),
-            routes_dir: None,
-        }),
+        simulator: Some(simulator_config(&args)),
         connect: None,
     })
     .await?;
@@ -201,7 +200,22 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         "the store alone:       {alone:.0} positions/s written as the recorder writes (batches of {}), no broker",
         api::BatchLimits::default().max_positions
     );
+    let (published, cores) =
+        broker::positions_per_second(args.rides, simulator_config(&args), args.seconds).await?;
+    println!(
+        "the broker alone:      {published:.0} positions/s published by the simulator when nothing \
+         reads them (expected {per_ride:.0}/s), {cores:.2} cores"
+    );
     Ok(())
+}
+
+/// The simulator as every phase runs it: city speed, the bench's tick.
+fn simulator_config(args: &BenchArgs) -> SimulatorConfig {
+    SimulatorConfig {
+        speed_kmh: simulator::DEFAULT_SPEED_KMH,
+        tick: Duration::from_millis(args.tick_ms),
+        routes_dir: None,
+    }
 }
 
 /// The same number of fleet clients, measured the same way, on a bare broadcaster of the same
