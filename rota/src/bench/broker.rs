@@ -26,15 +26,26 @@ pub async fn positions_per_second(
     })
     .await?;
     let producer = platform.kafka.producer()?;
-    let route = routes::sample_routes().swap_remove(0);
-    let points: Vec<[f64; 2]> = route.points.iter().map(|p| p.to_lng_lat()).collect();
-    let commands = (0..rides).map(|n| NewDirection {
-        route_id: route.id.to_owned(),
-        client_id: String::new(),
-        ride_id: Some(format!("bench-{n}")),
-        points: Some(points.clone()),
-        speed_kmh: None,
-        cancel: false,
+    // The platform phase's rides: the sample routes in turn, each command carrying its points.
+    let samples: Vec<(&str, Vec<[f64; 2]>)> = routes::sample_routes()
+        .into_iter()
+        .map(|route| {
+            (
+                route.id,
+                route.points.iter().map(|p| p.to_lng_lat()).collect(),
+            )
+        })
+        .collect();
+    let commands = (0..rides).map(|n| {
+        let (route_id, points) = &samples[n % samples.len()];
+        NewDirection {
+            route_id: (*route_id).to_owned(),
+            client_id: String::new(),
+            ride_id: Some(format!("bench-{n}")),
+            points: Some(points.clone()),
+            speed_kmh: None,
+            cancel: false,
+        }
     });
     stream::iter(commands)
         .map(|command| {

@@ -446,10 +446,11 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-/// Starts `n` rides over routes 1 to 3, `batch` per request; returns their ids.
+/// Starts `n` rides over the sample routes in turn, `batch` per request; returns their ids.
 async fn start_rides(http: std::net::SocketAddr, n: usize, batch: usize) -> Result<Vec<String>> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let route = |i: usize| (i % 3 + 1).to_string();
+    let samples = routes::sample_routes();
+    let route = |i: usize| samples[i % samples.len()].id;
     let post = |path: &'static str, body: serde_json::Value| {
         let client = client.clone();
         async move {
