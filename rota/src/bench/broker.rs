@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use events::{NewDirection, TOPIC_NEW_DIRECTION};
-use futures::{StreamExt, stream};
+use futures::{TryStreamExt, stream};
 use rdkafka::{producer::FutureRecord, util::Timeout};
 
 use crate::platform::{Platform, PlatformConfig, SimulatorConfig};
@@ -47,8 +47,8 @@ pub async fn positions_per_second(
             cancel: false,
         }
     });
-    stream::iter(commands)
-        .map(|command| {
+    stream::iter(commands.map(anyhow::Ok))
+        .try_for_each_concurrent(1_000, |command| {
             let producer = &producer;
             async move {
                 let payload = serde_json::to_vec(&command)?;
@@ -57,14 +57,10 @@ pub async fn positions_per_second(
                     .payload(&payload);
                 let sent = producer.send(record, Timeout::After(Duration::from_secs(30)));
                 sent.await.map_err(|(e, _)| e).context("start command")?;
-                anyhow::Ok(())
+                Ok(())
             }
         })
-        .buffer_unordered(1_000)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<()>>()?;
+        .await?;
     // Every ride driving (a position each), then the same warm-up as the platform's run.
     let driving = Instant::now();
     while super::history(&platform.kafka).await?.published < rides as i64 {
