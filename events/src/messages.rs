@@ -260,6 +260,16 @@ mod tests {
     }
 
     #[test]
+    fn a_rides_start_and_cancel_share_its_id_as_key() {
+        let start = NewDirection::decode(br#"{"routeId":"1","rideId":"r-7"}"#).unwrap();
+        let cancel = NewDirection::decode(br#"{"routeId":"1","rideId":"r-7","cancel":true}"#);
+        assert_eq!(start.key(), "r-7");
+        assert_eq!(cancel.unwrap().key(), start.key());
+        let reference = NewDirection::decode(br#"{"routeId":"1","clientId":"abc"}"#).unwrap();
+        assert_eq!(reference.key(), "", "without a ride id, an empty key");
+    }
+
+    #[test]
     fn position_is_longitude_first_on_the_wire() {
         let pos = NewPosition::decode(
             br#"{"routeId":"1","clientId":"c","position":[-47.9,-15.8],"finished":false}"#,
