@@ -234,7 +234,11 @@ const SCENARIOS = {
     await page.getByRole('button', { name: 'Start a ride on Segundo' }).focus();
     await page.keyboard.press('Enter');
     await waitUntil(async () => (await rideIds(page)).length === 2, 'two rides listed');
-    const [second, first] = await rideIds(page); // newest first
+    // By route, not by list order: the two starts are in flight together, so either may be newer.
+    const rideOn = (route) => page.locator('#rides li')
+      .filter({ has: page.getByRole('button', { name: `Show the ride on ${route} on the map` }) })
+      .getAttribute('data-ride-id');
+    const [first, second] = [await rideOn('Primeiro'), await rideOn('Segundo')];
     const colors = await page.locator('#rides .swatch').evaluateAll((s) => s.map((e) => e.style.background));
     const startMarkers = [await waitUntil(() => markerOf(page, first), 'marker 1'),
       await waitUntil(() => markerOf(page, second), 'marker 2')];
