@@ -30,6 +30,16 @@ async function main() {
 /** A page on the platform; `offPlatform` decides about other requests (default: refuse). */
 async function open(browser, { viewport = { width: 1280, height: 800 }, offPlatform, mobile = false } = {}) {
   const context = await browser.newContext({ viewport, isMobile: mobile, hasTouch: mobile });
+  // Every toast the page shows, also after a reload: a toast is gone after 5 s, and a test that
+  // looked for it while busy elsewhere would miss one that was there.
+  await context.addInitScript(() => {
+    window.toastsShown = [];
+    document.addEventListener('DOMContentLoaded', () => new MutationObserver((records) => {
+      for (const record of records) {
+        for (const node of record.addedNodes) window.toastsShown.push(node.textContent);
+      }
+    }).observe(document.getElementById('toasts'), { childList: true }));
+  });
   const page = await context.newPage();
   page.errors = [];
   page.refused = 0;
@@ -53,12 +63,22 @@ const rest = (method, url, body) => fetch(`${base}${url}`, {
 }).then((r) => r.json());
 const rideItem = (page, id) => page.locator(`#rides li[data-ride-id="${id}"]`);
 const progressOf = (page, id) => rideItem(page, id).locator('.bar').getAttribute('aria-valuenow').then(Number);
+/** A ride's vehicle as drawn, and the ride as the page's model has it now, read at one moment. */
 const markerOf = (page, id) => page.evaluate((rideId) => {
   const marker = window.rota.vehicles.layers.get(rideId)?.marker;
   if (!marker) return null;
   const { lat, lng } = marker.getLatLng();
-  return { lat, lng, heading: marker.options.heading, rideHeading: window.rota.fleet.rides.get(rideId).heading };
+  const ride = window.rota.fleet.rides.get(rideId);
+  return {
+    lat, lng, heading: marker.options.heading, rideLat: ride.position.lat, rideLng: ride.position.lng, rideHeading: ride.heading,
+  };
 }, id);
+/** The vehicle once the page has drawn the ride's latest position: a frame that just arrived is
+ * drawn on the next animation frame, so the model may be a position ahead of the map until then. */
+const drawnMarkerOf = (page, id) => waitUntil(async () => {
+  const seen = await markerOf(page, id);
+  return seen && seen.lat === seen.rideLat && seen.lng === seen.rideLng && seen;
+}, 'the vehicle drawn where its ride is');
 const pathLength = (page, id) => page.evaluate((rideId) => window.rota.fleet.rides.get(rideId)?.path.length ?? 0, id);
 async function waitUntil(check, what, timeoutMs = 60000) {
   const end = Date.now() + timeoutMs;
@@ -69,6 +89,12 @@ async function waitUntil(check, what, timeoutMs = 60000) {
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+/** Waits until the page has shown a toast saying `text` (since its last load). */
+const toastShown = (page, text, timeoutMs) => waitUntil(
+  () => page.evaluate((text) => window.toastsShown.find((shown) => shown === text), text),
+  `the toast "${text}"`,
+  timeoutMs,
+);
 async function rideIds(page) {
   return page.locator('#rides li').evaluateAll((items) => items.map((li) => li.dataset.rideId));
 }
@@ -245,7 +271,7 @@ const SCENARIOS = {
     const startProgress = [await progressOf(page, first), await progressOf(page, second)];
     await waitUntil(async () => (await progressOf(page, first)) > startProgress[0] + 5
       && (await progressOf(page, second)) > startProgress[1] + 5, 'both rides progress');
-    const movedMarkers = [await markerOf(page, first), await markerOf(page, second)];
+    const movedMarkers = [await drawnMarkerOf(page, first), await drawnMarkerOf(page, second)];
     const statusLines = await page.locator('#rides li small').allTextContents();
     const markers = await page.evaluate(() => [...window.rota.vehicles.layers.values()]
       .filter((layers) => layers.marker && window.rota.map.hasLayer(layers.marker)).length);
@@ -257,7 +283,9 @@ const SCENARIOS = {
     await shot(page, 'live-two-rides');
 
     // A ride started elsewhere shows up; then a refresh in the middle of it.
-    const elsewhere = await rest('POST', '/api/rides', { routeId: '3', speedKmh: 250 });
+    // Fast, so its whole route is a few hundred positions: on a loaded machine every position
+    // takes longer, and it must finish within the test.
+    const elsewhere = await rest('POST', '/api/rides', { routeId: '3', speedKmh: 1000 });
     await rideItem(page, elsewhere.rideId).waitFor();
     const before = await waitUntil(async () => {
       const ride = await rest('GET', `/api/rides/${elsewhere.rideId}`);
@@ -275,10 +303,14 @@ const SCENARIOS = {
       'the ride to go on after the refresh');
     await shot(page, 'live-after-refresh');
 
-    const toast = page.locator('.toast', { hasText: 'Ride on Terceiro finished' });
-    await toast.waitFor({ timeout: 90000 });
+    // The page lists it as finished once it is, and said so in a toast as the end arrived.
     await waitUntil(async () => (await rideItem(page, elsewhere.rideId).locator('small').textContent())
-      .startsWith('finished'), 'the ride listed as finished');
+      .startsWith('finished'), 'the ride listed as finished', 120000)
+      .catch(async (e) => {
+        const ride = await rest('GET', `/api/rides/${elsewhere.rideId}`);
+        throw new Error(`${e.message}; the platform says ${ride.status} at ${Math.round(ride.progress * 100)}%`);
+      });
+    const toast = await toastShown(page, 'Ride on Terceiro finished');
     const finished = await page.evaluate((id) => {
       const ride = window.rota.fleet.rides.get(id);
       return { status: ride.status, path: ride.path.length, lastSeq: ride.lastSeq };
@@ -287,7 +319,7 @@ const SCENARIOS = {
     return {
       routes, routeDetails, rides: [first, second], colors, startMarkers, movedMarkers, markers, selected,
       statusLines, elsewhere: elsewhere.rideId, pathBeforeRefresh: before, pathAfterRefresh: afterRefresh,
-      finished, toast: await toast.textContent(), refused: page.refused, errors: page.errors,
+      finished, toast, refused: page.refused, errors: page.errors,
       fleetFrames: await page.evaluate(() => window.rota.fleet.frames),
     };
   },
@@ -389,8 +421,12 @@ const SCENARIOS = {
     }, 'its marker to move');
     await shot(page, 'phone-offline');
     await page.getByRole('button', { name: 'Cancel the ride on Primeiro' }).tap();
-    await page.locator('.toast', { hasText: 'Ride on Primeiro cancelled' }).waitFor();
-    const cancelled = await rideItem(page, ride).locator('small').textContent();
+    await toastShown(page, 'Ride on Primeiro cancelled');
+    // The toast is shown as the frame arrives, the row redrawn on the next animation frame.
+    const cancelled = await waitUntil(async () => {
+      const text = await rideItem(page, ride).locator('small').textContent();
+      return !text.includes(' left · ') && text;
+    }, 'the row to say how the ride ended', 10000);
     return {
       notice, drawnPixels, map, panel, ride, first, moved, cancelled, tileRequests, errors: page.errors,
     };
