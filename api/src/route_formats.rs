@@ -1,7 +1,7 @@
 //! Reading a route from a request body: Rota's JSON, a GeoJSON LineString, a GPX track or route,
 //! or a route file (`lat,lng` per line). Every error names the field, element or line at fault.
 
-use routes::LatLng;
+use routes::{LatLng, excerpt};
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
@@ -75,6 +75,26 @@ pub fn parse(format: Format, body: &[u8], title: Option<&str>) -> Result<RouteIn
     Ok(RouteInput { title, points })
 }
 
+/// Imports parsed at once. Each parses on a blocking thread, never on an async worker, so a big
+/// file delays no one else's request or ride; a burst of them waits its turn here instead of
+/// taking every core.
+static PARSING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// [`parse`], off the async workers.
+pub async fn parse_off_workers(
+    format: Format,
+    body: axum::body::Bytes,
+    title: Option<String>,
+) -> Result<RouteInput, ApiError> {
+    let _turn = PARSING
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    tokio::task::spawn_blocking(move || parse(format, &body, title.as_deref()))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
 fn json_body(text: &str) -> Result<Value, ApiError> {
     serde_json::from_str(text).map_err(|e| invalid("body", format!("not valid JSON: {e}")))
 }
@@ -94,19 +114,22 @@ fn check_title(title: Option<&str>) -> Result<String, ApiError> {
 }
 
 fn check_points(points: &[LatLng]) -> Result<(), ApiError> {
+    check_count(points.len())?;
     if points.len() < 2 {
         return Err(invalid(
             "points",
             format!("a route needs at least 2 points, got {}", points.len()),
         ));
     }
-    if points.len() > MAX_POINTS {
+    Ok(())
+}
+
+/// Refuses more than [`MAX_POINTS`] points, before they are read one by one.
+fn check_count(count: usize) -> Result<(), ApiError> {
+    if count > MAX_POINTS {
         return Err(invalid(
             "points",
-            format!(
-                "a route may have at most {MAX_POINTS} points, got {}",
-                points.len()
-            ),
+            format!("a route may have at most {MAX_POINTS} points, got {count}"),
         ));
     }
     Ok(())
@@ -116,7 +139,10 @@ fn json_title(body: &Value) -> Result<Option<String>, ApiError> {
     match body.get("title") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(title)) => Ok(Some(title.clone())),
-        Some(other) => Err(invalid("title", format!("must be a string, got {other}"))),
+        Some(other) => Err(invalid(
+            "title",
+            format!("must be a string, got {}", excerpt(&other.to_string())),
+        )),
     }
 }
 
@@ -131,18 +157,22 @@ fn json_points(body: &Value) -> Result<Vec<LatLng>, ApiError> {
     let points = match body.get("points") {
         Some(Value::Array(points)) => points,
         None | Some(Value::Null) => return Err(invalid("points", "missing")),
-        Some(other) => return Err(invalid("points", format!("must be an array, got {other}"))),
+        Some(other) => {
+            return Err(invalid(
+                "points",
+                format!("must be an array, got {}", excerpt(&other.to_string())),
+            ));
+        }
     };
+    check_count(points.len())?;
     points
         .iter()
         .enumerate()
         .map(|(i, point)| {
             let number = |name: &str| {
-                let field = format!("points[{i}].{name}");
-                point
-                    .get(name)
-                    .and_then(Value::as_f64)
-                    .ok_or_else(|| invalid(&field, "missing or not a number"))
+                point.get(name).and_then(Value::as_f64).ok_or_else(|| {
+                    invalid(&format!("points[{i}].{name}"), "missing or not a number")
+                })
             };
             let (lat, lng) = (number("lat")?, number("lng")?);
             LatLng::new(lat, lng).map_err(|e| invalid(&format!("points[{i}].{}", e.field()), e))
@@ -172,7 +202,10 @@ fn geojson(value: &Value) -> Result<(Option<String>, Vec<LatLng>), ApiError> {
         }
         Some(other) => Err(invalid(
             "type",
-            format!("expected LineString, Feature or FeatureCollection, got {other:?}"),
+            format!(
+                "expected LineString, Feature or FeatureCollection, got {:?}",
+                excerpt(other)
+            ),
         )),
         None => Err(invalid("type", "missing: not a GeoJSON object")),
     }
@@ -200,20 +233,24 @@ fn line_string(geometry: &Value, path: &str) -> Result<Vec<LatLng>, ApiError> {
         .get("coordinates")
         .and_then(Value::as_array)
         .ok_or_else(|| invalid(path, "missing or not an array"))?;
+    check_count(coordinates.len())?;
     coordinates
         .iter()
         .enumerate()
         .map(|(i, position)| {
-            let field = format!("{path}[{i}]");
+            let field = || format!("{path}[{i}]");
             let numbers: Option<Vec<f64>> = position
                 .as_array()
                 .map(|a| a.iter().map(Value::as_f64).collect())
                 .unwrap_or(None);
             match numbers.as_deref() {
-                Some([lng, lat, ..]) => LatLng::new(*lat, *lng).map_err(|e| invalid(&field, e)),
+                Some([lng, lat, ..]) => LatLng::new(*lat, *lng).map_err(|e| invalid(&field(), e)),
                 _ => Err(invalid(
-                    &field,
-                    format!("expected [longitude, latitude], got {position}"),
+                    &field(),
+                    format!(
+                        "expected [longitude, latitude], got {}",
+                        excerpt(&position.to_string())
+                    ),
                 )),
             }
         })
@@ -240,10 +277,13 @@ fn gpx(text: &str) -> Result<(Option<String>, Vec<LatLng>), ApiError> {
             ),
         ));
     }
-    let mut points: Vec<roxmltree::Node> = root.descendants().filter(named("trkpt")).collect();
-    if points.is_empty() {
-        points = root.descendants().filter(named("rtept")).collect();
-    }
+    // Track points, or failing those route points; counted before any is read.
+    let element = if root.descendants().any(|n| named("trkpt")(&n)) {
+        "trkpt"
+    } else {
+        "rtept"
+    };
+    check_count(root.descendants().filter(named(element)).count())?;
     let title = ["trk", "rte", "metadata"].iter().find_map(|parent| {
         let parent = root.children().find(named(parent))?;
         let name = parent.children().find(named("name"))?;
@@ -252,24 +292,33 @@ fn gpx(text: &str) -> Result<(Option<String>, Vec<LatLng>), ApiError> {
             .filter(|t| !t.is_empty())
             .map(str::to_owned)
     });
-    let points = points
-        .iter()
-        .map(|node| {
-            let line = document.text_pos_at(node.range().start).row;
-            let element = node.tag_name().name();
-            let field = format!("line {line}: <{element}>");
-            let number = |name: &str| {
-                let raw = node
-                    .attribute(name)
-                    .ok_or_else(|| invalid(&field, format!("no {name} attribute")))?;
-                raw.trim()
-                    .parse::<f64>()
-                    .map_err(|_| invalid(&field, format!("{name} {raw:?} is not a number")))
-            };
-            LatLng::new(number("lat")?, number("lon")?).map_err(|e| invalid(&field, e))
-        })
+    let points = root
+        .descendants()
+        .filter(named(element))
+        .map(|node| gpx_point(&document, node))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((title, points))
+}
+
+/// One `trkpt` or `rtept`. Only a point at fault has its line found: that walks the document from
+/// its start, which done for every point costs time growing with the square of the file's size.
+fn gpx_point(document: &roxmltree::Document, node: roxmltree::Node) -> Result<LatLng, ApiError> {
+    let fault = |reason: String| {
+        let line = document.text_pos_at(node.range().start).row;
+        invalid(
+            &format!("line {line}: <{}>", node.tag_name().name()),
+            reason,
+        )
+    };
+    let number = |name: &str| {
+        let raw = node
+            .attribute(name)
+            .ok_or_else(|| fault(format!("no {name} attribute")))?;
+        raw.trim()
+            .parse::<f64>()
+            .map_err(|_| fault(format!("{name} {:?} is not a number", excerpt(raw))))
+    };
+    LatLng::new(number("lat")?, number("lon")?).map_err(|e| fault(e.to_string()))
 }
 
 #[cfg(test)]
@@ -384,6 +433,96 @@ mod tests {
         assert!(message.contains("lat \"x\" is not a number"), "{message}");
         let (message, _) = error(Format::Gpx, "<gpx><trk>", Some("t"));
         assert!(message.contains("not valid XML"), "{message}");
+    }
+
+    /// A GPX track of `n` points, all on one line.
+    fn one_line_gpx(n: usize, last: &str) -> String {
+        let points: String = (0..n - 1)
+            .map(|i| format!(r#"<trkpt lat="{}" lon="-47.9"/>"#, -15.0 - i as f64 * 1e-5))
+            .collect();
+        format!("<gpx><trk><trkseg>{points}{last}</trkseg></trk></gpx>")
+    }
+
+    #[test]
+    fn a_big_one_line_gpx_is_counted_first_and_only_its_bad_point_located() {
+        let route = parse(
+            Format::Gpx,
+            one_line_gpx(MAX_POINTS, r#"<trkpt lat="1" lon="2"/>"#).as_bytes(),
+            Some("t"),
+        )
+        .unwrap();
+        assert_eq!(route.points.len(), MAX_POINTS);
+        let (message, detail) = error(
+            Format::Gpx,
+            &one_line_gpx(MAX_POINTS, r#"<trkpt lat="1" lon="1e999x"/>"#),
+            Some("t"),
+        );
+        assert_eq!(detail["field"], "line 1: <trkpt>");
+        assert!(
+            message.contains(r#"lon "1e999x" is not a number"#),
+            "{message}"
+        );
+        // One point too many, the first of them bad: the count is what is refused.
+        let bad_first = format!(
+            r#"<trkpt lat="x" lon="0"/>{}"#,
+            r#"<trkpt lat="0" lon="0"/>"#
+        );
+        let (message, detail) = error(
+            Format::Gpx,
+            &one_line_gpx(MAX_POINTS, &bad_first),
+            Some("t"),
+        );
+        assert_eq!(detail["field"], "points");
+        assert!(
+            message.contains("at most 100000 points, got 100001"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn errors_quote_a_long_value_shortened() {
+        let long = "x".repeat(1 << 20);
+        for (format, body) in [
+            (
+                Format::Json,
+                format!(r#"{{"title":"t","points":"{long}"}}"#),
+            ),
+            (Format::GeoJson, format!(r#"{{"type":"{long}"}}"#)),
+            (
+                Format::GeoJson,
+                format!(r#"{{"type":"LineString","coordinates":[[0,0],["{long}"]]}}"#),
+            ),
+            (
+                Format::Gpx,
+                format!(r#"<gpx><rte><rtept lat="{long}" lon="0"/></rte></gpx>"#),
+            ),
+        ] {
+            let (message, _) = error(format, &body, Some("t"));
+            assert!(message.len() < 300, "{format:?}: {} bytes", message.len());
+        }
+    }
+
+    /// Whether `parse_off_workers` leaves the async worker free: on a runtime of one thread, a task
+    /// beside it runs while it parses. (Parsed on the worker, the parse would end at its first
+    /// poll, before the other task ever ran.)
+    #[tokio::test(flavor = "current_thread")]
+    async fn imports_parse_off_the_async_worker() {
+        let body = one_line_gpx(20_000, r#"<trkpt lat="1" lon="2"/>"#);
+        let parsing = parse_off_workers(Format::Gpx, body.into(), Some("t".into()));
+        let mut ran_beside = 0u64;
+        let beside = async {
+            loop {
+                ran_beside += 1;
+                tokio::task::yield_now().await;
+            }
+        };
+        let route = tokio::select! {
+            biased;
+            route = parsing => route.unwrap(),
+            _ = beside => unreachable!(),
+        };
+        assert_eq!(route.points.len(), 20_000);
+        assert!(ran_beside > 0, "the parse held the only worker");
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub enum Command {
     /// and prints the sink's throughput, lag, memory and CPU.
     #[cfg(feature = "bench")]
     BenchConnect(BenchConnectArgs),
+    /// Posts big GPX imports while a ride drives and prints how long they take and what they cost
+    /// `/healthz` and the ride's positions meanwhile.
+    #[cfg(feature = "bench")]
+    BenchImport(BenchImportArgs),
     /// Prints the API's OpenAPI document (REST, WebSocket frames and Kafka messages), as served
     /// at /api/openapi.json.
     Openapi,
@@ -576,4 +580,14 @@ pub struct BenchConnectArgs {
     /// Seconds to measure for.
     #[arg(long, default_value_t = 20)]
     pub seconds: u64,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct BenchImportArgs {
+    /// Points of each GPX track, one round per size.
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000, 40_000, 100_000])]
+    pub points: Vec<usize>,
+    /// Tracks posted at once in each round.
+    #[arg(long, default_value_t = 2)]
+    pub files: usize,
 }

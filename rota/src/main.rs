@@ -18,6 +18,8 @@ async fn main() -> Result<()> {
         Command::Bench(args) => return rota::bench::run(args).await,
         #[cfg(feature = "bench")]
         Command::BenchConnect(args) => return rota::bench_connect::run(args).await,
+        #[cfg(feature = "bench")]
+        Command::BenchImport(args) => return rota::bench::import::run(args).await,
         Command::Healthcheck(args) => return rota::healthcheck::run(args.http).await,
         Command::Kafka(args) => return rota::kafka_cli::run(args).await,
         Command::Token {

@@ -10,5 +10,5 @@ mod samples;
 
 pub use point::{CoordinateError, LatLng};
 pub use polyline::{Polyline, bearing_deg, distance_m};
-pub use route_file::{RouteFileError, parse_route, read_route_file};
+pub use route_file::{RouteFileError, excerpt, parse_route, read_route_file};
 pub use samples::{SampleRoute, sample_routes};

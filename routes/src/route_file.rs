@@ -2,7 +2,10 @@
 //! skipped. A line that does not parse is an error naming the file and the line: a silently
 //! shortened route would look fine on the map and be wrong.
 
-use std::path::{Path, PathBuf};
+use std::{
+    borrow::Cow,
+    path::{Path, PathBuf},
+};
 
 use crate::LatLng;
 
@@ -45,7 +48,7 @@ pub fn parse_route(file: &Path, text: &str) -> Result<Vec<LatLng>, RouteFileErro
         let error = |reason: String| RouteFileError::Line {
             file: file.to_owned(),
             line: index + 1,
-            text: raw.to_owned(),
+            text: excerpt(raw).into_owned(),
             reason,
         };
         let (lat, lng) = line
@@ -54,7 +57,7 @@ pub fn parse_route(file: &Path, text: &str) -> Result<Vec<LatLng>, RouteFileErro
         let number = |name: &str, s: &str| {
             s.trim()
                 .parse::<f64>()
-                .map_err(|_| error(format!("{name} {:?} is not a number", s.trim())))
+                .map_err(|_| error(format!("{name} {:?} is not a number", excerpt(s.trim()))))
         };
         let point = LatLng::new(number("latitude", lat)?, number("longitude", lng)?)
             .map_err(|e| error(e.to_string()))?;
@@ -67,6 +70,15 @@ pub fn parse_route(file: &Path, text: &str) -> Result<Vec<LatLng>, RouteFileErro
         });
     }
     Ok(points)
+}
+
+/// At most the first 40 characters of `text`, marked when cut: what an error quotes of its input,
+/// so a megabyte-long line makes a short message.
+pub fn excerpt(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(40) {
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+        None => text.into(),
+    }
 }
 
 #[cfg(test)]
@@ -84,6 +96,18 @@ mod tests {
         assert!(err.to_string().starts_with("r.txt:2: no comma"), "{err}");
         let err = parse_route(Path::new("r.txt"), "1,2\n91,2\n").unwrap_err();
         assert!(err.to_string().starts_with("r.txt:2: latitude 91"), "{err}");
+    }
+
+    #[test]
+    fn an_error_quotes_a_long_line_shortened() {
+        let long = format!("1,{}", "9".repeat(1 << 20));
+        let err = parse_route(Path::new("r.txt"), &format!("1,2\n{long}\n")).unwrap_err();
+        let message = err.to_string();
+        assert!(message.len() < 200, "{message}");
+        assert!(
+            message.contains(&format!("\"1,{}…\"", "9".repeat(38))),
+            "{message}"
+        );
     }
 
     #[test]

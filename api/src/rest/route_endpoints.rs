@@ -75,10 +75,10 @@ pub struct TitleQuery {
 }
 
 /// Reads a route body in whichever format its content type names.
-fn read_body(
+async fn read_body(
     query: Result<Query<TitleQuery>, QueryRejection>,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Bytes,
 ) -> Result<RouteInput, ApiError> {
     let Query(TitleQuery { title }) = query?;
     let content_type = headers
@@ -91,7 +91,7 @@ fn read_body(
             format!("Content-Type {content_type:?} is not accepted; send {ACCEPTED_TYPES}"),
         )
     })?;
-    route_formats::parse(format, body, title.as_deref())
+    route_formats::parse_off_workers(format, body, title).await
 }
 
 fn conflict(e: StoreError) -> ApiError {
@@ -127,7 +127,7 @@ pub async fn create_route(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let input = read_body(query, &headers, &body?)?;
+    let input = read_body(query, &headers, body?).await?;
     let now = now_ms();
     let route = Route {
         id: uuid::Uuid::now_v7().to_string(),
@@ -170,7 +170,7 @@ pub async fn replace_route(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let input = read_body(query, &headers, &body?)?;
+    let input = read_body(query, &headers, body?).await?;
     let old = state
         .store
         .get_route(&id)

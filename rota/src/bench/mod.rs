@@ -12,6 +12,7 @@
 
 mod baseline;
 mod broker;
+pub mod import;
 mod store;
 
 use std::{
