@@ -1,15 +1,18 @@
 //! What protects the people using the web map in a browser: security headers on every answer (a
-//! Content-Security-Policy that admits the configured tile server and nothing else foreign), and
-//! the WebSocket's Origin check against cross-site WebSocket hijacking.
+//! Content-Security-Policy that admits the configured tile server and nothing else foreign), the
+//! WebSocket's Origin check against cross-site WebSocket hijacking, and in open mode (no token
+//! needed to write) the checks that stand where a token would: no write from another site's page,
+//! and on a loopback listener no request naming a host that is not this machine (a page that
+//! reached it by DNS rebinding).
 
 use axum::{
     extract::{Request, State},
-    http::{HeaderMap, HeaderName, HeaderValue, header},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     middleware::Next,
-    response::Response,
+    response::{IntoResponse, Response},
 };
 
-use crate::SharedState;
+use crate::{SharedState, error::ApiError};
 
 /// The headers every answer carries.
 pub struct SecurityHeaders(Vec<(HeaderName, HeaderValue)>);
@@ -94,6 +97,64 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     authority.is_some_and(|authority| Some(authority) == host)
 }
 
+/// In open mode, refuses what a page of another site could otherwise do here without any token:
+/// a write from a page whose `Origin` is not this api's (a cross-site form or `fetch`), and on a
+/// loopback listener any request whose `Host` is not a loopback name or listed (a page on a name
+/// that was made to resolve to this machine). With sign-in on, writes need a token that such a
+/// page does not have.
+pub async fn open_mode(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+    if !state.gate.is_open() {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let limits = &state.limits.config;
+    if state.gate.loopback() && !host_allowed(headers, &limits.allowed_hosts) {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "this api answers only this machine's loopback names (localhost, 127.0.0.1), not {}: \
+                 a page that reaches it under another name may have been made to by DNS rebinding \
+                 (ROTA_ALLOWED_HOSTS lists more names)",
+                host.unwrap_or("a request without a Host")
+            ),
+        )
+        .into_response();
+    }
+    if !request.method().is_safe() && !origin_allowed(headers, &limits.allowed_origins) {
+        let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "a page from {} may not write here: with no sign-in, only this api's own pages and \
+                 clients that are not browsers may (ROTA_ALLOWED_ORIGINS lists more origins)",
+                origin.unwrap_or("an unreadable origin")
+            ),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether a request's `Host` names this machine's loopback (`localhost` and its subdomains,
+/// which browsers resolve to loopback themselves, `127.0.0.0/8`, `[::1]`) or a listed host.
+fn host_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+    };
+    let name = name.to_ascii_lowercase();
+    let loopback = name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    loopback || allowed.iter().any(|a| a.eq_ignore_ascii_case(&name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +185,38 @@ mod tests {
                 .contains("img-src 'self' data: https://tile.openstreetmap.org;"),
             "{csp:?}"
         );
+    }
+
+    #[test]
+    fn only_loopback_hosts_and_listed_ones_are_this_machine() {
+        let host = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, HeaderValue::from_str(value).unwrap());
+            headers
+        };
+        let listed = ["rota.test".to_owned()];
+        for ok in [
+            "localhost",
+            "localhost:8080",
+            "LOCALHOST:8080",
+            "maps.localhost:8080",
+            "127.0.0.1:8080",
+            "127.1.2.3",
+            "[::1]:8080",
+            "rota.test:8080",
+        ] {
+            assert!(host_allowed(&host(ok), &listed), "{ok}");
+        }
+        for refused in [
+            "evil.example:8080",
+            "localhost.evil.example",
+            "10.0.0.1:8080",
+            "[::2]:8080",
+            "127.0.0.1.nip.io",
+        ] {
+            assert!(!host_allowed(&host(refused), &listed), "{refused}");
+        }
+        assert!(!host_allowed(&HeaderMap::new(), &listed), "no Host at all");
     }
 
     #[test]

@@ -42,6 +42,11 @@ use crate::{
 /// How many finished rides are remembered for `GET /api/rides/{id}` and late watchers.
 const FINISHED_RIDES_KEPT: usize = 1_000;
 
+/// Most rides one socket may watch that this replica has not heard of yet (each may start on
+/// another replica): a page asks for a handful; a socket asking for thousands of made-up ids would
+/// grow the hub without bound.
+pub const MAX_EARLY_WATCHES: usize = 64;
+
 /// How often fleet watchers get a `fleet` frame with the rides that moved.
 pub const FLEET_BATCH: Duration = Duration::from_millis(50);
 
@@ -122,6 +127,13 @@ impl LiveRide {
     }
 }
 
+/// A socket asked to watch more rides not heard of than [`MAX_EARLY_WATCHES`].
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[error(
+    "this socket already watches {MAX_EARLY_WATCHES} rides not heard of here; watch a ride once it has started"
+)]
+pub struct TooManyEarlyWatches;
+
 /// A running ride and where its latest position is in Kafka.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -168,6 +180,8 @@ struct Subscriber {
     queue_bytes: usize,
     too_slow: Arc<AtomicBool>,
     rides: HashSet<String>,
+    /// Of `rides`, those this replica has not heard of yet (in [`State::early`]).
+    early: usize,
 }
 
 /// A fleet watcher's viewport and the rides it was last told are in it.
@@ -195,9 +209,26 @@ impl State {
     /// Adds a ride, with the sockets that asked for it before it existed here.
     fn insert_ride(&mut self, mut ride: LiveRide) {
         if let Some(early) = self.early.remove(&ride.view.id) {
+            for id in &early {
+                if let Some(subscriber) = self.subscribers.get_mut(id) {
+                    subscriber.early -= 1;
+                }
+            }
             ride.watchers.extend(early);
         }
         self.rides.insert(ride.view.id.clone(), ride);
+    }
+
+    /// Forgets a ride, and that its watchers watch it.
+    fn remove_ride(&mut self, ride_id: &str) {
+        let Some(ride) = self.rides.remove(ride_id) else {
+            return;
+        };
+        for id in ride.watchers {
+            if let Some(subscriber) = self.subscribers.get_mut(&id) {
+                subscriber.rides.remove(ride_id);
+            }
+        }
     }
 
     fn running(&self) -> usize {
@@ -246,6 +277,7 @@ impl Hub {
             queued: queued.clone(),
             too_slow: too_slow.clone(),
             rides: HashSet::new(),
+            early: 0,
         };
         self.lock().subscribers.insert(id, subscriber);
         Subscription {
@@ -291,8 +323,9 @@ impl Hub {
     }
 
     /// Starts sending `ride_id`'s positions to the socket, preceded by a `watching` frame with the
-    /// ride so far (null if the hub has not heard of it yet: it may start on another replica).
-    pub fn watch_ride(&self, id: u64, ride_id: &str) {
+    /// ride so far (null if the hub has not heard of it yet: it may start on another replica). A
+    /// socket already watching [`MAX_EARLY_WATCHES`] rides not heard of is refused another.
+    pub fn watch_ride(&self, id: u64, ride_id: &str) -> Result<(), TooManyEarlyWatches> {
         let mut state = self.lock();
         let State {
             rides,
@@ -301,19 +334,22 @@ impl Hub {
             ..
         } = &mut *state;
         let Some(subscriber) = subscribers.get_mut(&id) else {
-            return;
+            return Ok(());
         };
-        subscriber.rides.insert(ride_id.to_owned());
         let ride = match rides.get_mut(ride_id) {
             Some(ride) => {
                 ride.watchers.insert(id);
                 Some(&*ride)
             }
+            None if subscriber.rides.contains(ride_id) => None,
+            None if subscriber.early >= MAX_EARLY_WATCHES => return Err(TooManyEarlyWatches),
             None => {
                 early.entry(ride_id.to_owned()).or_default().insert(id);
+                subscriber.early += 1;
                 None
             }
         };
+        subscriber.rides.insert(ride_id.to_owned());
         let snapshot = ServerFrame::Watching {
             ride_id: ride_id.into(),
             ride: ride.as_ref().map(|r| Cow::Borrowed(&r.view)),
@@ -324,6 +360,7 @@ impl Hub {
         }
         .text();
         send(&mut state, id, snapshot);
+        Ok(())
     }
 
     /// Makes the socket a fleet watcher of the rides in `bounds` (all, without), or moves its
@@ -505,7 +542,7 @@ impl Hub {
             state.finished.push_back(ride_id.to_owned());
             while state.finished.len() > FINISHED_RIDES_KEPT {
                 if let Some(old) = state.finished.pop_front() {
-                    state.rides.remove(&old);
+                    state.remove_ride(&old);
                 }
             }
         }
@@ -634,8 +671,8 @@ mod tests {
         let slow = hub.subscribe();
         let mut fleet = hub.subscribe();
         let slow_fleet = hub.subscribe();
-        hub.watch_ride(fast.id, "r");
-        hub.watch_ride(slow.id, "r");
+        hub.watch_ride(fast.id, "r").unwrap();
+        hub.watch_ride(slow.id, "r").unwrap();
         hub.watch_fleet(fleet.id, None);
         hub.watch_fleet(slow_fleet.id, None);
         let mut received = drain(&mut fast).len();
@@ -665,8 +702,8 @@ mod tests {
         let hub = Hub::new(1_000, 2_000);
         let mut fast = hub.subscribe();
         let slow = hub.subscribe();
-        hub.watch_ride(fast.id, "r");
-        hub.watch_ride(slow.id, "r");
+        hub.watch_ride(fast.id, "r").unwrap();
+        hub.watch_ride(slow.id, "r").unwrap();
         let mut received = 0;
         for seq in 0..20 {
             hub.broadcast_position(&position("r", seq, false), None);
@@ -836,7 +873,7 @@ mod tests {
         let hub = Hub::new(64, 1 << 20);
         let mut both = hub.subscribe();
         hub.watch_fleet(both.id, None);
-        hub.watch_ride(both.id, "r");
+        hub.watch_ride(both.id, "r").unwrap();
         for seq in 0..5 {
             hub.broadcast_position(&position("r", seq, false), None);
         }
@@ -862,7 +899,7 @@ mod tests {
             hub.broadcast_position(&position("r", seq, false), None);
         }
         let mut late = hub.subscribe();
-        hub.watch_ride(late.id, "r");
+        hub.watch_ride(late.id, "r").unwrap();
         hub.broadcast_position(&position("r", 3, true), None);
         let frames = drain(&mut late);
         assert_eq!(frames[0]["type"], "watching");
@@ -906,11 +943,53 @@ mod tests {
     fn watching_a_ride_before_its_first_position_still_delivers_it() {
         let hub = Hub::new(64, 1 << 20);
         let mut early = hub.subscribe();
-        hub.watch_ride(early.id, "later");
+        hub.watch_ride(early.id, "later").unwrap();
         hub.broadcast_position(&position("later", 0, false), None);
         let frames = drain(&mut early);
         assert_eq!(frames[0]["ride"], serde_json::Value::Null);
         assert_eq!(frames[1]["seq"], 0);
+    }
+
+    #[test]
+    fn a_socket_watches_a_bounded_number_of_rides_not_heard_of() {
+        let hub = Hub::new(1024, 1 << 20);
+        let socket = hub.subscribe();
+        for i in 0..MAX_EARLY_WATCHES {
+            hub.watch_ride(socket.id, &format!("unknown-{i}")).unwrap();
+        }
+        assert_eq!(
+            hub.watch_ride(socket.id, "one-more"),
+            Err(TooManyEarlyWatches)
+        );
+        hub.watch_ride(socket.id, "unknown-0")
+            .expect("asking again for one it watches takes no more room");
+        // One of them starts: it is a ride like any other now, and frees a place.
+        hub.broadcast_position(&position("unknown-0", 0, false), None);
+        hub.watch_ride(socket.id, "one-more").unwrap();
+        // Rides that exist take no early place, however many.
+        for i in 0..2 * MAX_EARLY_WATCHES {
+            hub.broadcast_position(&position(&format!("known-{i}"), 0, false), None);
+            hub.watch_ride(socket.id, &format!("known-{i}")).unwrap();
+        }
+        assert_eq!(hub.lock().early.len(), MAX_EARLY_WATCHES);
+        hub.unsubscribe(socket.id);
+        assert!(hub.lock().early.is_empty(), "a closed socket's are let go");
+    }
+
+    #[test]
+    fn a_ride_forgotten_is_no_longer_among_its_watchers_rides() {
+        let hub = Hub::new(4096, 1 << 30);
+        let socket = hub.subscribe();
+        hub.broadcast_position(&position("first", 0, true), None);
+        hub.watch_ride(socket.id, "first").unwrap();
+        for i in 0..FINISHED_RIDES_KEPT {
+            hub.broadcast_position(&position(&format!("r{i}"), 0, true), None);
+        }
+        assert!(
+            hub.ride("first").is_none(),
+            "the oldest finished ride is forgotten"
+        );
+        assert!(hub.lock().subscribers[&socket.id].rides.is_empty());
     }
 
     #[test]
@@ -926,7 +1005,7 @@ mod tests {
             );
         }
         let mut watcher = hub.subscribe();
-        hub.watch_ride(watcher.id, "r");
+        hub.watch_ride(watcher.id, "r").unwrap();
         let frames = drain(&mut watcher);
         assert_eq!(frames[0]["path"].as_array().unwrap().len(), 2);
         let latest = RideRecord {
@@ -950,7 +1029,7 @@ mod tests {
             .collect();
         hub.restore(record, path);
         let mut watcher = hub.subscribe();
-        hub.watch_ride(watcher.id, "r");
+        hub.watch_ride(watcher.id, "r").unwrap();
         for seq in 1..5 {
             hub.broadcast_position(&position("r", seq, false), None);
         }

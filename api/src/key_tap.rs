@@ -51,28 +51,26 @@ impl KeyTap {
         }
     }
 
-    /// The newest `limit` records of `key` seen since it was first followed; `None` if it was not
-    /// followed, which it is from now on (then [`KeyTap::backfill`] what came before).
+    /// The newest `limit` records of `key` seen since it was first followed; `None` if it is not
+    /// followed (then [`KeyTap::begin`] following it, and [`KeyTap::backfill`] what came before).
     pub fn follow(&self, key: &str, limit: usize) -> Option<Vec<Record>> {
         let mut followed = self.lock();
         followed.retain(|_, f| f.asked.elapsed() < FORGET_AFTER);
-        let found = match followed.get_mut(key) {
-            Some(f) => {
-                f.asked = Instant::now();
-                let skip = f.records.len().saturating_sub(limit);
-                Some(f.records.iter().skip(skip).cloned().collect())
-            }
-            None => {
-                let new = Followed {
-                    records: VecDeque::new(),
-                    asked: Instant::now(),
-                };
-                followed.insert(key.to_owned(), new);
-                None
-            }
-        };
         self.active.store(!followed.is_empty(), Ordering::Relaxed);
-        found
+        let f = followed.get_mut(key)?;
+        f.asked = Instant::now();
+        let skip = f.records.len().saturating_sub(limit);
+        Some(f.records.iter().skip(skip).cloned().collect())
+    }
+
+    /// Follows `key` from now on: the reader keeps its records as they pass.
+    pub fn begin(&self, key: &str) {
+        let mut followed = self.lock();
+        followed.entry(key.to_owned()).or_insert_with(|| Followed {
+            records: VecDeque::new(),
+            asked: Instant::now(),
+        });
+        self.active.store(true, Ordering::Relaxed);
     }
 
     /// Adds the records of `key` a scan found (read after it was followed, so nothing falls
@@ -125,6 +123,11 @@ mod tests {
     fn a_followed_key_keeps_the_scan_and_the_reader_once_each_in_offset_order() {
         let tap = KeyTap::default();
         assert!(tap.follow("ride", 50).is_none(), "not followed before");
+        assert!(
+            !tap.active.load(Ordering::Relaxed),
+            "asking follows nothing"
+        );
+        tap.begin("ride");
         assert!(tap.active.load(Ordering::Relaxed));
         // The reader passes 11 and 12 while the scan, which reads up to 12, finds 3, 7 and 11.
         tap.lock()
@@ -144,7 +147,7 @@ mod tests {
     #[test]
     fn only_the_newest_are_kept() {
         let tap = KeyTap::default();
-        tap.follow("ride", KEPT);
+        tap.begin("ride");
         tap.backfill("ride", (0..KEPT as i64 + 10).map(record).collect());
         let kept = tap.follow("ride", KEPT).unwrap();
         assert_eq!(kept.len(), KEPT);

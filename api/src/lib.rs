@@ -36,7 +36,6 @@ use std::{
 };
 
 use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get};
-use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
@@ -68,7 +67,7 @@ pub struct AppState {
     /// The cluster as the System page shows it, read only while asked for.
     pub system: Arc<system::SystemView>,
     /// The process's one producer, for ride commands.
-    pub producer: FutureProducer,
+    pub producer: events::SharedProducer,
     /// Set once the position consumer has read up to where the topic ended at start-up.
     pub positions_ready: Arc<AtomicBool>,
     /// Cancelled on SIGINT/SIGTERM: sockets say goodbye and close.
@@ -128,6 +127,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/ws", get(ws::upgrade))
         .fallback(rest::web_asset)
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            browser::open_mode,
+        ))
         .layer(DefaultBodyLimit::max(state.limits.config.max_body_bytes))
         .layer(middleware::from_fn_with_state(
             state.clone(),

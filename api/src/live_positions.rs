@@ -51,7 +51,7 @@ pub async fn consume_positions(
     store: Arc<dyn Store>,
     ready: Arc<AtomicBool>,
     shutdown: CancellationToken,
-) -> Result<(), KafkaError> {
+) -> Result<(), events::ConsumeError> {
     match restore_running_rides(&hub, store.as_ref()).await {
         Ok(0) => {}
         Ok(rides) => info!(rides, "running rides restored from the store"),
@@ -70,8 +70,11 @@ pub async fn consume_positions(
         // built-in broker also reads for about this long per fetch, and at 10 ms the reader fell
         // behind the simulator at 10,000 rides (README, Benchmark).
         .set("fetch.wait.max.ms", FETCH_WAIT_MS)
+        // A position past a partition's end means the topic was deleted and made again: read the
+        // new one from its start, not from whatever it holds by the time the reader notices.
+        .set("auto.offset.reset", "earliest")
         .create()?;
-    let consumer = Arc::new(consumer);
+    let consumer = Arc::new(events::ClosedOffThread::new(consumer));
     // Offsets are looked up explicitly: "the end" resolved lazily could skip positions published
     // between start-up and the first fetch.
     let (assignment, mut catch_up) = tokio::task::spawn_blocking({
@@ -96,7 +99,9 @@ pub async fn consume_positions(
         }
         let message = tokio::select! {
             _ = shutdown.cancelled() => {
-                events::close_consumer(consumer).await;
+                if let Ok(consumer) = Arc::try_unwrap(consumer) {
+                    consumer.close().await;
+                }
                 return Ok(());
             }
             _ = recheck.tick(), if !catch_up.ends.is_empty() => continue,
@@ -118,6 +123,9 @@ pub async fn consume_positions(
                 ),
             },
             Err(e) => {
+                if let Some(denied) = events::AccessDenied::reading(&e, None, TOPIC_NEW_POSITION) {
+                    return Err(denied.into());
+                }
                 warn!(error = %e, "position consumer error; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }

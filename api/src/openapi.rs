@@ -149,9 +149,17 @@ mod tests {
         );
         let speed = &schemas["StartRide"]["properties"]["speedKmh"];
         assert_eq!(
-            speed["maximum"].as_f64(),
-            Some(crate::ride_commands::MAX_SPEED_KMH),
+            (speed["minimum"].as_f64(), speed["maximum"].as_f64()),
+            (Some(events::MIN_SPEED_KMH), Some(events::MAX_SPEED_KMH)),
             "{speed}"
         );
+        for field in ["routeId", "clientId"] {
+            let id = &schemas["StartRide"]["properties"][field];
+            assert_eq!(
+                id["maxLength"].as_u64(),
+                Some(events::MAX_ID_BYTES as u64),
+                "{id}"
+            );
+        }
     }
 }

@@ -9,14 +9,13 @@
 use std::{sync::Arc, time::Duration};
 
 use events::{
-    Backoff, KafkaConfig, MemberContext, NewPosition, TOPIC_NEW_POSITION,
+    Backoff, ClosedOffThread, KafkaConfig, MemberContext, NewPosition, TOPIC_NEW_POSITION,
     batch::{self, Batch},
 };
 use ops::{Exposition, Metered};
 use rdkafka::{
     Message,
     consumer::{CommitMode, Consumer, StreamConsumer},
-    error::KafkaError,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -69,7 +68,7 @@ pub async fn record_positions(
     limits: BatchLimits,
     lag: HistoryLag,
     shutdown: CancellationToken,
-) -> Result<(), KafkaError> {
+) -> Result<(), events::ConsumeError> {
     // A new group records what the topic still holds (`group_member` starts at the earliest).
     let consumer: StreamConsumer<MemberContext> = lag
         .0
@@ -79,6 +78,7 @@ pub async fn record_positions(
                 .set("fetch.wait.max.ms", "100"),
         )
         .create_with_context(lag.0)?;
+    let consumer = ClosedOffThread::new(consumer);
     consumer.subscribe(&[TOPIC_NEW_POSITION])?;
     info!(
         group = HISTORY_GROUP,
@@ -101,6 +101,11 @@ pub async fn record_positions(
                     }
                 }
                 Err(e) => {
+                    if let Some(denied) =
+                        events::AccessDenied::reading(&e, Some(HISTORY_GROUP), TOPIC_NEW_POSITION)
+                    {
+                        return Err(denied.into());
+                    }
                     warn!(error = %e, "history consumer error; retrying");
                     tokio::time::sleep(RETRY_FIRST).await;
                 }
@@ -118,14 +123,17 @@ pub async fn record_positions(
             None
         }
     };
-    // Committing synchronously and closing both wait for the broker: off the async threads (see
-    // `events::close_consumer`).
-    let _ = tokio::task::spawn_blocking(move || {
+    // Committing synchronously and closing both wait for the broker: off the async threads.
+    if let Ok(consumer) = tokio::task::spawn_blocking(move || {
         if let Some(batch) = recorded {
-            batch.offsets.commit(&consumer, CommitMode::Sync);
+            batch.offsets.commit(&*consumer, CommitMode::Sync);
         }
+        consumer
     })
-    .await;
+    .await
+    {
+        consumer.close().await;
+    }
     Ok(())
 }
 

@@ -10,20 +10,19 @@ use std::{collections::HashMap, time::Duration};
 
 use crate::{AppState, auth::Caller, error::ApiError, ride::Ride};
 
-/// Fastest speed a ride may ask for: fast enough for demos and tests, slow enough to stay a drive.
-pub const MAX_SPEED_KMH: f64 = 100_000.0;
-
 /// `POST /api/rides`'s body, and the WebSocket `start` frame's fields.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StartRide {
+    #[schema(max_length = 100)]
     pub route_id: String,
     /// Defaults to the simulator's speed (30 km/h).
     #[serde(default)]
-    #[schema(exclusive_minimum = 0, maximum = 100_000)]
+    #[schema(minimum = 1, maximum = 100_000)]
     pub speed_kmh: Option<f64>,
     /// Who asked; the reference system's browsers send one. Defaults to the ride id.
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub client_id: Option<String>,
 }
 
@@ -108,14 +107,23 @@ async fn launch(
     let mut routes: HashMap<String, Vec<[f64; 2]>> = HashMap::new();
     let mut commands = Vec::with_capacity(requests.len());
     for (index, request) in requests.into_iter().enumerate() {
-        if let Some(speed) = request.speed_kmh
-            && !(speed.is_finite() && speed > 0.0 && speed <= MAX_SPEED_KMH)
-        {
-            let field = fields.name(index, "speedKmh");
-            return Err(ApiError::bad_request(format!(
-                "{field} must be greater than 0 and at most {MAX_SPEED_KMH}, got {speed}"
-            ))
-            .with_detail(json!({ "field": field })));
+        let invalid = |field: &str, reason: String| {
+            let field = fields.name(index, field);
+            ApiError::bad_request(format!("{field} {reason}"))
+                .with_detail(json!({ "field": field }))
+        };
+        if let Some(speed) = request.speed_kmh {
+            events::check_speed(speed).map_err(|reason| invalid("speedKmh", reason))?;
+        }
+        let ids = [
+            ("routeId", Some(&request.route_id)),
+            ("clientId", request.client_id.as_ref()),
+        ];
+        for (field, id) in ids {
+            if let Some(id) = id {
+                events::check_id(id)
+                    .map_err(|reason| invalid(field, format!("must be {reason}")))?;
+            }
         }
         let points = match routes.get(&request.route_id) {
             Some(points) => points.clone(),
@@ -218,6 +226,7 @@ async fn publish(state: &AppState, command: &NewDirection) -> Result<(), ApiErro
         .payload(&payload);
     state
         .producer
+        .get()
         .send(record, Timeout::After(Duration::from_secs(10)))
         .await
         .map(drop)

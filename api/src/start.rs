@@ -10,7 +10,6 @@ use std::{
 
 use events::{KafkaConfig, MemberContext};
 use ops::{Metered, ReadyCheck};
-use rdkafka::{error::KafkaError, producer::FutureProducer};
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -50,7 +49,7 @@ pub struct ApiConfig {
 pub struct Process {
     pub kafka: KafkaConfig,
     /// The process's one producer, for ride commands.
-    pub producer: FutureProducer,
+    pub producer: events::SharedProducer,
     /// Other parts running here whose figures `/metrics` shows.
     pub metered: Vec<Arc<dyn Metered>>,
     /// Other parts' readiness, on `/readyz` next to the api's own.
@@ -83,9 +82,9 @@ pub enum StartError {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("the position consumer failed")]
-    Positions(#[source] KafkaError),
+    Positions(#[source] events::ConsumeError),
     #[error("the position recorder failed")]
-    Recorder(#[source] KafkaError),
+    Recorder(#[source] events::ConsumeError),
     #[error("the HTTP server failed")]
     Http(#[source] std::io::Error),
     #[error("a part of the api panicked: {0}")]

@@ -33,6 +33,7 @@ use crate::{
     error::chain,
     hub::{Hub, RideRecord},
     key_tap::{self, KeyTap},
+    limits::{Rate, RateLimiter},
 };
 
 /// At most one read of the cluster per this long.
@@ -182,7 +183,16 @@ pub struct SystemView {
     tap: Arc<KeyTap>,
     /// Reads of the cluster made, for `/metrics`.
     reads: AtomicU64,
+    /// Tails that scan a topic, per caller: the one cost of this view a caller chooses.
+    scans: RateLimiter,
 }
+
+/// Scans of a topic one caller may ask for: a page following a ride asks for one when it starts
+/// following, then reads what the api's reader keeps.
+pub const SCANS: Rate = Rate {
+    per_second: 1.0,
+    burst: 5,
+};
 
 impl SystemView {
     pub fn new(kafka: KafkaConfig, hub: Arc<Hub>, members: Vec<MemberContext>) -> Self {
@@ -193,6 +203,7 @@ impl SystemView {
             state: Mutex::default(),
             tap: Arc::default(),
             reads: AtomicU64::new(0),
+            scans: RateLimiter::new(SCANS),
         }
     }
 
@@ -218,13 +229,14 @@ impl SystemView {
         topic: &str,
         key: Option<&str>,
         limit: usize,
+        caller: &str,
     ) -> Result<Arc<Vec<Record>>, TailError> {
         let system = self.read().await.map_err(TailError::Unreadable)?;
         let Some(view) = system.topics.iter().find(|t| t.topic.name == topic) else {
             return Err(TailError::UnknownTopic(topic.to_owned()));
         };
         if let (TOPIC_NEW_POSITION, Some(key)) = (topic, key) {
-            return self.followed(key, limit).await;
+            return self.followed(key, limit, caller).await;
         }
         let query = TailQuery {
             topic: topic.to_owned(),
@@ -236,6 +248,7 @@ impl SystemView {
         if let Some((_, records)) = state.tails.get(&query) {
             return Ok(records.clone());
         }
+        self.scans.take(caller).map_err(TailError::TooManyScans)?;
         let reader = self.reader(&mut state)?;
         let topic = view.topic.clone();
         let (query, records) = off_thread(move || {
@@ -251,10 +264,17 @@ impl SystemView {
 
     /// A key's newest records on `route.new-position`, from the [`KeyTap`] once it follows the
     /// key; the first time, from a scan of the partition the key is on.
-    async fn followed(&self, key: &str, limit: usize) -> Result<Arc<Vec<Record>>, TailError> {
+    async fn followed(
+        &self,
+        key: &str,
+        limit: usize,
+        caller: &str,
+    ) -> Result<Arc<Vec<Record>>, TailError> {
         if let Some(records) = self.tap.follow(key, limit) {
             return Ok(Arc::new(records));
         }
+        self.scans.take(caller).map_err(TailError::TooManyScans)?;
+        self.tap.begin(key);
         let reader = self.reader(&mut *self.state.lock().await)?;
         let partition = self.hub.ride_record(key).map(|r| r.partition);
         let scan_key = key.to_owned();
@@ -493,6 +513,9 @@ pub enum TailError {
     UnknownTopic(String),
     #[error(transparent)]
     Unreadable(Unreadable),
+    /// The caller asked for more scans of the cluster than [`SCANS`] allows; try after this long.
+    #[error("too many tails needing a scan of the topic")]
+    TooManyScans(Duration),
 }
 
 impl From<Unreadable> for TailError {

@@ -159,18 +159,29 @@ async fn handle(state: &SharedState, caller: &Caller, id: u64, text: &str) {
                         route_id: started.route_id.as_str().into(),
                     };
                     state.hub.reply(id, reply.text());
-                    state.hub.watch_ride(id, &started.ride_id);
+                    // Its own ride is never one not heard of: the start recorded it in the hub.
+                    let _ = state.hub.watch_ride(id, &started.ride_id);
                 }
-                Err(ApiError { error, detail, .. }) => {
-                    let reply = ServerFrame::Error {
-                        error: error.into(),
-                        detail: Cow::Owned(detail),
-                    };
-                    state.hub.reply(id, reply.text());
-                }
+                Err(e) => state.hub.reply(id, refused(e)),
             }
         }
-        ClientFrame::Watch { ride_id } => state.hub.watch_ride(id, &ride_id),
+        ClientFrame::Watch { ride_id } => {
+            let watched = events::check_id(&ride_id)
+                .map_err(|reason| {
+                    ApiError::bad_request(format!("rideId must be {reason}"))
+                        .with_detail(json!({"field": "rideId"}))
+                })
+                .and_then(|()| {
+                    state.hub.watch_ride(id, &ride_id).map_err(|e| {
+                        ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()).with_detail(
+                            json!({"limit": "earlyWatches", "max": crate::hub::MAX_EARLY_WATCHES}),
+                        )
+                    })
+                });
+            if let Err(e) = watched {
+                state.hub.reply(id, refused(e));
+            }
+        }
         ClientFrame::WatchFleet { bounds } => match bounds.and_then(|b| b.invalid()) {
             Some(problem) => state.hub.reply(id, error_frame(problem)),
             None => state.hub.watch_fleet(id, bounds),
@@ -180,4 +191,22 @@ async fn handle(state: &SharedState, caller: &Caller, id: u64, text: &str) {
 
 fn error_frame(error: &str) -> Utf8Bytes {
     ServerFrame::error(error).text()
+}
+
+/// An `error` frame for a refusal the REST API would answer with `e`: its message and detail,
+/// and in `detail.status` the HTTP status it would have had (a frame has none of its own).
+fn refused(e: ApiError) -> Utf8Bytes {
+    let status = e.status.as_u16();
+    let detail = match e.detail {
+        serde_json::Value::Object(mut detail) => {
+            detail.insert("status".to_owned(), status.into());
+            serde_json::Value::Object(detail)
+        }
+        _ => json!({ "status": status }),
+    };
+    ServerFrame::Error {
+        error: e.error.into(),
+        detail: Cow::Owned(detail),
+    }
+    .text()
 }

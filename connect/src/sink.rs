@@ -21,7 +21,6 @@ use rdkafka::{
     consumer::{CommitMode, Consumer, StreamConsumer},
     error::KafkaError,
     message::OwnedMessage,
-    producer::FutureProducer,
 };
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
@@ -40,6 +39,8 @@ use crate::{
 pub enum SinkError {
     #[error("Kafka: {0}")]
     Kafka(#[from] KafkaError),
+    #[error(transparent)]
+    Denied(#[from] events::AccessDenied),
     #[error("Elasticsearch client: {0}")]
     Client(#[from] BuildError),
     #[error("the Elasticsearch CA file {}: {reason}", path.display())]
@@ -54,7 +55,7 @@ pub enum SinkError {
 /// before its index has its mapping.
 pub async fn run(
     kafka: &KafkaConfig,
-    producer: FutureProducer,
+    producer: events::SharedProducer,
     settings: SinkSettings,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
@@ -73,6 +74,7 @@ pub async fn run(
                 .set("fetch.wait.max.ms", "100"),
         )
         .create_with_context(metrics.lag.clone())?;
+    let consumer = events::ClosedOffThread::new(consumer);
     consumer.subscribe(&settings.topics())?;
     metrics
         .consuming
@@ -95,9 +97,9 @@ pub async fn run(
         shutdown,
         carried: Vec::new(),
     };
-    sink.run().await;
-    events::close_consumer(sink.consumer).await;
-    Ok(())
+    let ran = sink.run().await;
+    sink.consumer.close().await;
+    Ok(ran?)
 }
 
 fn client(settings: &SinkSettings) -> Result<Elasticsearch, SinkError> {
@@ -195,8 +197,8 @@ impl Batch {
 
 struct Sink {
     client: Elasticsearch,
-    producer: FutureProducer,
-    consumer: StreamConsumer<MemberContext>,
+    producer: events::SharedProducer,
+    consumer: events::ClosedOffThread<StreamConsumer<MemberContext>>,
     settings: SinkSettings,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
@@ -208,7 +210,8 @@ struct Sink {
 struct Stopped;
 
 impl Sink {
-    async fn run(&mut self) {
+    /// Indexes until shutdown, or until Kafka refuses this client for want of an ACL.
+    async fn run(&mut self) -> Result<(), events::AccessDenied> {
         let mut batch = Batch::default();
         let mut report = tokio::time::interval(Duration::from_secs(30));
         loop {
@@ -218,7 +221,7 @@ impl Sink {
             if batch.is_full(&self.settings) {
                 let full = std::mem::take(&mut batch);
                 if self.flush(full).await.is_err() {
-                    return;
+                    return Ok(());
                 }
                 continue;
             }
@@ -227,12 +230,16 @@ impl Sink {
                 _ = report.tick() => self.report(),
                 _ = batch::until(batch.records.due(self.settings.linger)) => {
                     if self.flush(std::mem::take(&mut batch)).await.is_err() {
-                        return;
+                        return Ok(());
                     }
                 }
                 message = self.consumer.recv() => match message {
                     Ok(message) => batch.add(message.detach()),
                     Err(e) => {
+                        let topics = self.settings.topics().join(", ");
+                        if let Some(denied) = events::AccessDenied::reading(&e, Some(CONNECT_GROUP), &topics) {
+                            return Err(denied);
+                        }
                         warn!(error = %e, "connect consumer error; retrying");
                         sleep(self.settings.retry_backoff).await;
                     }
@@ -244,6 +251,7 @@ impl Sink {
         if !batch.records.items.is_empty() {
             let _ = self.flush(batch).await;
         }
+        Ok(())
     }
 
     /// Indexes a batch (sending again what Elasticsearch could not take, with back-off), sends
@@ -304,7 +312,7 @@ impl Sink {
         for (at, reason) in dead {
             self.dead_letter(&items[at].source, &reason).await?;
         }
-        offsets.commit(&self.consumer, CommitMode::Async);
+        offsets.commit(&*self.consumer, CommitMode::Async);
         debug!(records = items.len(), "batch indexed and committed");
         Ok(())
     }
@@ -313,7 +321,7 @@ impl Sink {
         let mut backoff = self.settings.backoff();
         let topic = self.settings.dead_letter_topic.clone();
         loop {
-            match dead_letters::send(&self.producer, &topic, source, reason).await {
+            match dead_letters::send(&self.producer.get(), &topic, source, reason).await {
                 Ok(()) => break,
                 Err(e) => {
                     warn!(error = %e, topic, "dead letter not delivered; trying again");

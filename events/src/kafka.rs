@@ -4,7 +4,7 @@
 use std::{
     sync::{
         Arc, Mutex, MutexGuard, PoisonError,
-        atomic::{AtomicI64, Ordering},
+        atomic::{AtomicI64, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -13,7 +13,7 @@ use rdkafka::{
     ClientConfig, ClientContext, Statistics,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
-    consumer::{BaseConsumer, ConsumerContext, Rebalance},
+    consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance},
     error::KafkaError,
     producer::{BaseProducer, DeliveryResult, FutureProducer, Producer, ProducerContext},
     types::RDKafkaErrorCode,
@@ -58,16 +58,25 @@ impl KafkaConfig {
         self
     }
 
+    /// The value a client gets for `key` from [`KafkaConfig::extra`] (the last one set wins).
+    fn setting(&self, key: &str) -> Option<&str> {
+        self.extra
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether clients log in (SASL), as a broker that admits anonymous clients would not know.
+    pub fn logs_in(&self) -> bool {
+        self.setting("security.protocol")
+            .is_some_and(|p| p.to_ascii_uppercase().starts_with("SASL_"))
+    }
+
     /// How this client proves itself, for errors: security protocol, SASL mechanism and user;
     /// never a secret.
     pub fn security_summary(&self) -> String {
-        let setting = |key: &str| {
-            self.extra
-                .iter()
-                .rev()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.as_str())
-        };
+        let setting = |key: &str| self.setting(key);
         let mut summary = format!(
             "security.protocol {}",
             setting("security.protocol").unwrap_or("PLAINTEXT")
@@ -91,7 +100,10 @@ impl KafkaConfig {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.brokers)
-            .set("client.id", "rota");
+            .set("client.id", "rota")
+            // A topic deleted and made again (see [`TopicKeeper`]), or given more partitions, is
+            // seen within seconds, not librdkafka's default five minutes.
+            .set("topic.metadata.refresh.interval.ms", "5000");
         for (key, value) in defaults {
             config.set(*key, *value);
         }
@@ -105,20 +117,34 @@ impl KafkaConfig {
     /// earliest offset. A member that dies hands its partitions on after 6 s without heartbeats
     /// (librdkafka's default, 45 s, would stall them that long after a crash). `KAFKA_*` settings
     /// still win.
+    ///
+    /// With `KAFKA_GROUP_PROTOCOL=consumer` (KIP-848, Kafka 4's protocol) the broker sets the session
+    /// and heartbeat times, and a client may not.
     pub fn group_member(&self, group: &str) -> ClientConfig {
-        self.client_with(&[
+        let mut defaults = vec![
             ("group.id", group),
             ("enable.auto.commit", "false"),
             ("auto.offset.reset", "earliest"),
-            ("session.timeout.ms", "6000"),
-            ("heartbeat.interval.ms", "1500"),
-        ])
+        ];
+        if self.setting("group.protocol") != Some("consumer") {
+            defaults.extend([
+                ("session.timeout.ms", "6000"),
+                ("heartbeat.interval.ms", "1500"),
+            ]);
+        }
+        self.client_with(&defaults)
     }
 
     /// The one producer a process shares: idempotent with `acks=all`, so retries neither lose nor
     /// duplicate nor reorder a ride's positions. `KAFKA_LINGER_MS` and the like still win.
-    pub fn producer(&self) -> Result<FutureProducer, KafkaError> {
-        self.producer_config().create()
+    pub fn producer(&self) -> Result<SharedProducer, KafkaError> {
+        let config = self.producer_config();
+        let current = config.create()?;
+        Ok(SharedProducer(Arc::new(Shared {
+            config,
+            current: Mutex::new(current),
+            renewed: AtomicU64::new(0),
+        })))
     }
 
     fn producer_config(&self) -> ClientConfig {
@@ -127,7 +153,53 @@ impl KafkaConfig {
             ("acks", "all"),
             ("linger.ms", PRODUCER_LINGER_MS),
             ("compression.type", "none"),
+            // A deleted topic must not come back as the broker's default topic at the next send:
+            // [`TopicKeeper`] makes it again with its own settings.
+            ("allow.auto.create.topics", "false"),
         ])
+    }
+}
+
+/// The producer a process shares. librdkafka gives up on a producer for good after a fatal error
+/// (an idempotent producer whose sequence numbers the broker no longer knows, as after a topic was
+/// deleted under it): every later send fails. [`SharedProducer::get`] makes a new one the first
+/// time it finds it so, and every part asks it for the producer at each send.
+#[derive(Clone)]
+pub struct SharedProducer(Arc<Shared>);
+
+struct Shared {
+    config: ClientConfig,
+    current: Mutex<FutureProducer>,
+    /// Producers made anew after a fatal error.
+    renewed: AtomicU64,
+}
+
+impl SharedProducer {
+    /// The producer to send with now: a handle on the same one every time, unless it failed for
+    /// good, then on a new one.
+    pub fn get(&self) -> FutureProducer {
+        let mut current = self
+            .0
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((code, reason)) = current.client().fatal_error() {
+            match self.0.config.create::<FutureProducer>() {
+                Ok(fresh) => {
+                    tracing::warn!(%code, reason, "the Kafka producer failed for good; made a new one");
+                    *current = fresh;
+                    self.0.renewed.fetch_add(1, Ordering::Relaxed);
+                }
+                // The next send tries again.
+                Err(e) => tracing::error!(error = %e, "could not make a new Kafka producer"),
+            }
+        }
+        current.clone()
+    }
+
+    /// Producers made anew after a fatal error, for `/metrics`.
+    pub fn renewed(&self) -> u64 {
+        self.0.renewed.load(Ordering::Relaxed)
     }
 }
 
@@ -196,25 +268,31 @@ impl MemberContext {
         self.lock().clone()
     }
 
-    /// Notes what a rebalance did: called once it is done.
-    pub fn rebalanced(&self, rebalance: &Rebalance<'_>) {
+    /// Notes what a rebalance did, once it is done: `consumer`'s whole assignment now (with the
+    /// eager protocol a rebalance revokes everything and assigns the new set; with the incremental
+    /// ones, cooperative-sticky and KIP-848's `consumer`, it revokes and assigns only what moves).
+    pub fn rebalanced<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        rebalance: &Rebalance<'_>,
+    ) {
+        if matches!(rebalance, Rebalance::Error(_)) {
+            return;
+        }
+        let owned = consumer.assignment().unwrap_or_default();
         let mut membership = self.lock();
-        match rebalance {
-            Rebalance::Assign(partitions) => {
-                membership.assignment = partitions
-                    .elements()
-                    .iter()
-                    .map(|e| TopicPartition {
-                        topic: e.topic().to_owned(),
-                        partition: e.partition(),
-                    })
-                    .collect();
-                membership.assignment.sort();
-                membership.last_rebalance_at = Some(crate::now_ms());
-                membership.rebalances += 1;
-            }
-            Rebalance::Revoke(_) => membership.assignment.clear(),
-            Rebalance::Error(_) => {}
+        membership.assignment = owned
+            .elements()
+            .iter()
+            .map(|e| TopicPartition {
+                topic: e.topic().to_owned(),
+                partition: e.partition(),
+            })
+            .collect();
+        membership.assignment.sort();
+        if matches!(rebalance, Rebalance::Assign(_)) {
+            membership.last_rebalance_at = Some(crate::now_ms());
+            membership.rebalances += 1;
         }
     }
 
@@ -240,16 +318,104 @@ impl ClientContext for MemberContext {
 }
 
 impl ConsumerContext for MemberContext {
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        self.rebalanced(rebalance);
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.rebalanced(consumer, rebalance);
     }
 }
 
-/// Closes a consumer off the async threads. Closing leaves the group and waits for the broker's
-/// answer; a built-in broker on the same runtime needs those threads to give it, so dropping a
-/// consumer on them can stall shutdown for librdkafka's whole request timeout.
-pub async fn close_consumer<C: Send + 'static>(consumer: C) {
-    let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
+/// A consumer that never closes on an async thread. Closing a group member leaves the group and
+/// waits for the coordinator's answer: on a runtime's worker that stalls the runtime (a built-in
+/// broker on the same runtime could not even give the answer), and once the broker is gone it
+/// waits for ever. [`ClosedOffThread::close`] closes it on a blocking thread and waits; dropped
+/// unclosed (its task aborted), it closes on a thread of its own, which nobody waits for.
+pub struct ClosedOffThread<C: Send + 'static>(Option<C>);
+
+impl<C: Send + 'static> ClosedOffThread<C> {
+    pub fn new(consumer: C) -> Self {
+        Self(Some(consumer))
+    }
+
+    /// Closes the consumer off the async threads, and waits until it is closed.
+    pub async fn close(mut self) {
+        let consumer = self.0.take();
+        let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
+    }
+}
+
+impl<C: Send + 'static> std::ops::Deref for ClosedOffThread<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        self.0.as_ref().expect("a consumer is there until closed")
+    }
+}
+
+impl<C: Send + 'static> Drop for ClosedOffThread<C> {
+    fn drop(&mut self) {
+        if let Some(consumer) = self.0.take() {
+            let closing = std::thread::Builder::new()
+                .name("kafka-close".into())
+                .spawn(move || drop(consumer));
+            if let Err(e) = closing {
+                tracing::warn!(error = %e, "could not close a Kafka consumer off the async threads");
+            }
+        }
+    }
+}
+
+/// Kafka refused this client something for want of an ACL: asking again cannot help until an
+/// operator grants it, so the part stops at once, saying which ACL.
+#[derive(Debug, thiserror::Error)]
+#[error("Kafka refused {doing} ({code}): the user needs an ACL allowing {acl}")]
+pub struct AccessDenied {
+    doing: String,
+    code: RDKafkaErrorCode,
+    acl: String,
+}
+
+impl AccessDenied {
+    /// `error` as a refusal of a member of `group` (none: a reader in no group) reading `topic`,
+    /// if it is one.
+    pub fn reading(error: &KafkaError, group: Option<&str>, topic: &str) -> Option<Self> {
+        let code = error.rdkafka_error_code()?;
+        let acl = match (code, group) {
+            (RDKafkaErrorCode::GroupAuthorizationFailed, Some(group)) => {
+                format!("Read on group {group}")
+            }
+            (RDKafkaErrorCode::TopicAuthorizationFailed, _) => format!("Read on topic {topic}"),
+            _ => return None,
+        };
+        let doing = match group {
+            Some(group) => format!("group {group} reading {topic}"),
+            None => format!("reading {topic}"),
+        };
+        Some(Self { doing, code, acl })
+    }
+
+    /// `error` as a refusal to create `topic`, if it is one.
+    fn creating(code: RDKafkaErrorCode, topic: &str) -> Option<Self> {
+        matches!(
+            code,
+            RDKafkaErrorCode::TopicAuthorizationFailed | RDKafkaErrorCode::ClusterAuthorizationFailed
+        )
+        .then(|| Self {
+            doing: format!("creating topic {topic}"),
+            code,
+            acl: format!(
+                "Create on topic {topic}, or the topic made by an operator (as Strimzi's KafkaTopic \
+                 does) and Describe on it"
+            ),
+        })
+    }
+}
+
+/// Why a part's consumer stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    #[error(transparent)]
+    Denied(#[from] AccessDenied),
 }
 
 /// Why the topics could not be made sure of.
@@ -259,6 +425,8 @@ pub enum EnsureTopicsError {
     /// the same settings cannot help.
     #[error("the Kafka cluster refused this client ({settings}): {reason}")]
     Refused { settings: String, reason: String },
+    #[error(transparent)]
+    Denied(#[from] AccessDenied),
     #[error(transparent)]
     Kafka(#[from] KafkaError),
 }
@@ -324,12 +492,90 @@ pub async fn ensure_topics(
             // Another process created it in the meantime.
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
+                if let Some(denied) = AccessDenied::creating(code, &topic) {
+                    return Err(denied.into());
+                }
                 tracing::error!(topic, %code, "could not create topic");
                 return Err(KafkaError::AdminOp(code).into());
             }
         }
     }
     Ok(())
+}
+
+/// How often a [`TopicKeeper`] looks for its topics.
+pub const KEEP_TOPICS_EVERY: Duration = Duration::from_secs(2);
+
+/// Keeps a process's topics there: one deleted (by an operator, or a stray client) is made again
+/// with its settings within [`KEEP_TOPICS_EVERY`], instead of every send failing, or the broker
+/// making it with its own defaults at the next send. Says meanwhile which are missing, for
+/// `/readyz`.
+pub struct TopicKeeper {
+    config: KafkaConfig,
+    topics: Vec<String>,
+    partitions: i32,
+    missing: Mutex<Vec<String>>,
+}
+
+impl TopicKeeper {
+    pub fn new(config: KafkaConfig, topics: Vec<String>, partitions: i32) -> Self {
+        Self {
+            config,
+            topics,
+            partitions,
+            missing: Mutex::default(),
+        }
+    }
+
+    /// Looks for the topics once (a metadata request each, on `producer`'s connections) and makes
+    /// again those that are missing.
+    pub async fn keep(&self, producer: &SharedProducer) {
+        let producer = producer.get();
+        let topics = self.topics.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let mut missing = Vec::new();
+            for topic in topics {
+                let metadata = producer
+                    .client()
+                    .fetch_metadata(Some(&topic), Duration::from_secs(5))?;
+                let there = metadata.topics().iter().any(|t| {
+                    t.name() == topic && t.error().is_none() && !t.partitions().is_empty()
+                });
+                if !there {
+                    missing.push(topic);
+                }
+            }
+            Ok::<_, KafkaError>(missing)
+        })
+        .await;
+        // A broker that does not answer is the broker check's to report.
+        let Ok(Ok(missing)) = found else {
+            return;
+        };
+        *self.lock() = missing.clone();
+        if missing.is_empty() {
+            return;
+        }
+        tracing::warn!(topics = ?missing, "topics are missing (deleted?); making them again");
+        let names: Vec<&str> = missing.iter().map(String::as_str).collect();
+        match ensure_topics(&self.config, &names, self.partitions).await {
+            Ok(()) => self.lock().clear(),
+            Err(e) => tracing::error!(error = %e, "could not make the missing topics again"),
+        }
+    }
+
+    /// `/readyz`'s check: the topics missing at the last look, if any.
+    pub fn check(&self) -> Result<(), String> {
+        let missing = self.lock();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(format!("missing, being made again: {}", missing.join(", ")))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<String>> {
+        self.missing.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// A client context that notes the first error no retry can fix: a failed SASL login or TLS

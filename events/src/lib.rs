@@ -13,9 +13,13 @@ mod messages;
 
 pub use backoff::Backoff;
 pub use kafka::{
-    EnsureTopicsError, KafkaConfig, MemberContext, Membership, close_consumer, ensure_topics,
+    AccessDenied, ClosedOffThread, ConsumeError, EnsureTopicsError, KEEP_TOPICS_EVERY, KafkaConfig,
+    MemberContext, Membership, SharedProducer, TopicKeeper, ensure_topics,
 };
-pub use messages::{DecodeError, NewDirection, NewPosition, RideProgress, RideStatus, now_ms};
+pub use messages::{
+    DecodeError, MAX_ID_BYTES, MAX_SPEED_KMH, MIN_SPEED_KMH, NewDirection, NewPosition,
+    RideProgress, RideStatus, check_id, check_speed, now_ms,
+};
 
 /// Commands that start a ride: `{"routeId":"1","clientId":"…","rideId":"…"}`, keyed by ride id.
 pub const TOPIC_NEW_DIRECTION: &str = "route.new-direction";

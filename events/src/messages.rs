@@ -44,6 +44,42 @@ impl RideStatus {
     }
 }
 
+/// Longest id (route, client or ride) a command, a position or a WebSocket frame may carry, in
+/// bytes. Rota's ids are UUIDs (36), the reference system's client ids socket.io's (20). Every
+/// position repeats its ride's ids, so an unbounded one makes records the broker refuses.
+pub const MAX_ID_BYTES: usize = 100;
+/// Slowest speed a ride may ask for, in km/h: a walk takes a sample route's two kilometres in
+/// under an hour and a half, where one at 1e-300 km/h would never move.
+pub const MIN_SPEED_KMH: f64 = 1.0;
+/// Fastest: fast enough for demos and tests, slow enough to stay a drive.
+pub const MAX_SPEED_KMH: f64 = 100_000.0;
+
+/// Why an id cannot be used, if it cannot (too long).
+pub fn check_id(id: &str) -> Result<(), String> {
+    if id.len() > MAX_ID_BYTES {
+        return Err(format!("at most {MAX_ID_BYTES} bytes, got {}", id.len()));
+    }
+    Ok(())
+}
+
+/// Why a ride's speed cannot be used, if it cannot.
+pub fn check_speed(speed_kmh: f64) -> Result<(), String> {
+    if !(MIN_SPEED_KMH..=MAX_SPEED_KMH).contains(&speed_kmh) {
+        return Err(format!(
+            "must be from {MIN_SPEED_KMH} to {MAX_SPEED_KMH} km/h, got {speed_kmh}"
+        ));
+    }
+    Ok(())
+}
+
+/// The first id of `ids` (field name, value) that cannot be used, as `field: reason`.
+fn check_ids<'a>(ids: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<(), String> {
+    for (field, id) in ids {
+        check_id(id).map_err(|reason| format!("{field}: {reason}"))?;
+    }
+    Ok(())
+}
+
 /// A `route.new-direction` command: drive a vehicle along a route.
 ///
 /// The reference system sends only `routeId` and `clientId`; Rota's api also sends the ride id, the
@@ -217,10 +253,15 @@ impl NewDirection {
         if cmd.route_id.is_empty() {
             return Err(invalid("routeId is empty".into()));
         }
-        if let Some(speed) = cmd.speed_kmh
-            && !(speed.is_finite() && speed > 0.0)
-        {
-            return Err(invalid(format!("speedKmh must be positive, got {speed}")));
+        let ride_id = cmd.ride_id.as_deref().unwrap_or_default();
+        check_ids([
+            ("routeId", cmd.route_id.as_str()),
+            ("clientId", &cmd.client_id),
+            ("rideId", ride_id),
+        ])
+        .map_err(invalid)?;
+        if let Some(speed) = cmd.speed_kmh {
+            check_speed(speed).map_err(|reason| invalid(format!("speedKmh {reason}")))?;
         }
         for (i, point) in cmd.points.iter().flatten().enumerate() {
             LatLng::from_lng_lat(*point).map_err(|e| invalid(format!("points[{i}]: {e}")))?;
@@ -232,10 +273,17 @@ impl NewDirection {
 impl NewPosition {
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let pos: Self = decode(crate::TOPIC_NEW_POSITION, bytes)?;
-        LatLng::from_lng_lat(pos.position).map_err(|e| DecodeError {
+        let invalid = |reason: String| DecodeError {
             topic: crate::TOPIC_NEW_POSITION,
-            reason: format!("position: {e}"),
-        })?;
+            reason,
+        };
+        LatLng::from_lng_lat(pos.position).map_err(|e| invalid(format!("position: {e}")))?;
+        check_ids([
+            ("routeId", pos.route_id.as_str()),
+            ("clientId", &pos.client_id),
+            ("rideId", &pos.ride_id),
+        ])
+        .map_err(invalid)?;
         Ok(pos)
     }
 }
@@ -294,6 +342,24 @@ mod tests {
         assert!(err.to_string().contains("routeId"), "{err}");
         let err = NewDirection::decode(br#"{"routeId":"1","speedKmh":-3}"#).unwrap_err();
         assert!(err.to_string().contains("speedKmh"), "{err}");
+        let err = NewDirection::decode(br#"{"routeId":"1","speedKmh":1e-300}"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("speedKmh must be from 1 to 100000 km/h"),
+            "{err}"
+        );
+        let long = "c".repeat(MAX_ID_BYTES + 1);
+        let command = format!(r#"{{"routeId":"1","clientId":"{long}"}}"#);
+        let err = NewDirection::decode(command.as_bytes()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("clientId: at most 100 bytes, got 101"),
+            "{err}"
+        );
+        let position =
+            format!(r#"{{"routeId":"1","rideId":"{long}","position":[0,0],"finished":false}}"#);
+        let err = NewPosition::decode(position.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("rideId: at most 100"), "{err}");
         let err = NewDirection::decode(br#"{"routeId":"1","points":[[0,0],[0,95]]}"#).unwrap_err();
         assert!(err.to_string().contains("points[1]: latitude 95"), "{err}");
         let err = NewDirection::decode(br#"{"routeId":"1","cancel":true}"#).unwrap_err();

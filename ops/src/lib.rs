@@ -8,7 +8,6 @@ mod probes;
 use std::sync::Arc;
 
 use axum::{Router, extract::State, response::Response, routing::get};
-use rdkafka::producer::FutureProducer;
 
 pub use metrics::{Exposition, Histogram, Metered, page as metrics_page};
 pub use probes::*;
@@ -16,9 +15,20 @@ pub use probes::*;
 /// What a process without the api shows on its ops endpoints.
 pub struct Ops {
     /// The process's producer: `/readyz` asks it whether the broker answers.
-    pub producer: FutureProducer,
+    pub producer: events::SharedProducer,
     pub checks: Vec<ReadyCheck>,
     pub metered: Vec<Arc<dyn Metered>>,
+}
+
+/// The process's producer on `/metrics`: how often it was made anew after librdkafka gave up on it.
+impl Metered for events::SharedProducer {
+    fn expose(&self, out: &mut Exposition) {
+        out.counter(
+            "rota_kafka_producers_renewed_total",
+            "Times the process's Kafka producer failed for good (a fatal error) and was made anew.",
+            self.renewed(),
+        );
+    }
 }
 
 /// `/healthz`, `/readyz` and `/metrics` alone.

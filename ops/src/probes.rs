@@ -7,8 +7,9 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
+use events::SharedProducer;
 use events::TOPIC_NEW_DIRECTION;
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer;
 
 /// One readiness check: `Ok` or what is missing.
 pub type Check = Result<(), String>;
@@ -52,8 +53,8 @@ pub async fn healthz() -> Json<Health> {
 }
 
 /// Whether the broker answers a metadata request within 2 s.
-pub async fn broker_answers(producer: &FutureProducer) -> Check {
-    let producer = producer.clone();
+pub async fn broker_answers(producer: &SharedProducer) -> Check {
+    let producer = producer.get();
     tokio::task::spawn_blocking(move || {
         producer
             .client()

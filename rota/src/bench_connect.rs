@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    bench::proc_status,
+    bench::{proc_status, process_cpu_seconds as cpu_seconds},
     cli::BenchConnectArgs,
     platform::{Platform, PlatformConfig},
 };
@@ -43,7 +43,7 @@ pub async fn run(args: BenchConnectArgs) -> Result<()> {
 
     let producing = CancellationToken::new();
     let producer = tokio::spawn(publish(
-        broker.kafka.producer()?,
+        broker.kafka.producer()?.get(),
         args.rate,
         producing.clone(),
     ));
@@ -130,17 +130,3 @@ async fn publish(producer: FutureProducer, rate: u64, stop: CancellationToken) -
     Ok(delivered)
 }
 
-/// User and system CPU seconds the process has used so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
-        .sum();
-    ticks / 100.0 // USER_HZ
-}

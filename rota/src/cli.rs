@@ -82,6 +82,15 @@ pub struct KafkaCommandArgs {
         global = true
     )]
     pub kafka_brokers: String,
+    /// The data directory of the built-in broker on this machine: when sign-in made it a login,
+    /// it is read from there (unless KAFKA_SECURITY_PROTOCOL is set).
+    #[arg(
+        long,
+        env = "ROTA_DATA_DIR",
+        default_value = "./rota-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
     #[command(subcommand)]
     pub command: KafkaCommand,
 }
@@ -190,10 +199,15 @@ pub struct LimitsArgs {
     /// WebSockets one client address may hold at once.
     #[arg(long, env = "ROTA_SOCKETS_PER_ADDRESS", default_value_t = LIMITS.sockets_per_address)]
     pub sockets_per_address: usize,
-    /// Origins besides the api's own whose pages may open the WebSocket, separated by commas
-    /// (`*`: any).
+    /// Origins besides the api's own whose pages may open the WebSocket, and with no sign-in
+    /// write, separated by commas (`*`: any).
     #[arg(long, env = "ROTA_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// Host names besides loopback ones (localhost, 127.0.0.1, [::1]) that a loopback listener
+    /// with no sign-in answers, separated by commas; requests naming any other are refused, so a
+    /// web page cannot reach it by DNS rebinding.
+    #[arg(long, env = "ROTA_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
 }
 
 static LIMITS: std::sync::LazyLock<api::limits::LimitsConfig> =
@@ -221,6 +235,7 @@ impl LimitsArgs {
             max_frame_bytes: self.max_frame_bytes,
             sockets_per_address: self.sockets_per_address,
             allowed_origins: self.allowed_origins.clone(),
+            allowed_hosts: self.allowed_hosts.clone(),
         })
     }
 }
@@ -360,6 +375,7 @@ impl ListenArgs {
             security: BrokerSecurity {
                 tls: tls.map(|(cert, key)| TlsFiles { cert, key }),
                 users_file: self.kafka_users_file.clone(),
+                own_login: false,
             },
         }
     }
@@ -570,6 +586,13 @@ pub struct BenchArgs {
     /// Record history into this MongoDB instead of an embedded store in a temporary directory.
     #[arg(long, env = "MONGODB_URI", hide_env_values = true)]
     pub mongodb_uri: Option<String>,
+    /// Run on this Kafka cluster (a fresh one: the rides' topics and groups are Rota's own)
+    /// instead of a built-in broker; the broker-alone phase is then left out.
+    #[arg(long)]
+    pub kafka_brokers: Option<String>,
+    /// The broker's process, whose CPU and peak memory are printed beside the platform's.
+    #[arg(long, requires = "kafka_brokers")]
+    pub kafka_pid: Option<u32>,
 }
 
 #[derive(Clone, Debug, Args)]

@@ -116,11 +116,8 @@ fn api_config(http: &HttpArgs, store: &StoreArgs) -> Result<ApiConfig> {
 }
 
 fn simulator_config(sim: SimArgs) -> Result<SimulatorConfig> {
-    anyhow::ensure!(
-        sim.sim_speed_kmh.is_finite() && sim.sim_speed_kmh > 0.0,
-        "--sim-speed-kmh (ROTA_SIM_SPEED_KMH) must be a positive number, got {}",
-        sim.sim_speed_kmh
-    );
+    events::check_speed(sim.sim_speed_kmh)
+        .map_err(|reason| anyhow::anyhow!("--sim-speed-kmh (ROTA_SIM_SPEED_KMH) {reason}"))?;
     anyhow::ensure!(
         sim.sim_tick_ms > 0,
         "--sim-tick-ms (ROTA_SIM_TICK_MS) must be at least 1"

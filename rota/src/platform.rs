@@ -11,7 +11,8 @@ use std::{
 use anyhow::{Context, Result, anyhow};
 use api::{Api, ApiConfig};
 use events::KafkaConfig;
-use rdkafka::producer::{FutureProducer, Producer};
+use events::{SharedProducer, TopicKeeper};
+use rdkafka::producer::Producer;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -96,23 +97,43 @@ pub struct Platform {
     pub kafka: KafkaConfig,
     shutdown: CancellationToken,
     tasks: JoinSet<(&'static str, Result<()>)>,
-    producer: FutureProducer,
+    producer: SharedProducer,
+    /// Makes Rota's topics again if they go missing.
+    topics: Arc<TopicKeeper>,
     broker: Option<BuiltInBroker>,
 }
 
 impl Platform {
     pub async fn start(config: PlatformConfig) -> Result<Self> {
-        let (broker, brokers) = match &config.kafka {
+        let signs_in = config.api.as_ref().is_some_and(|api| api.auth.signs_in());
+        let (broker, mut kafka) = match &config.kafka {
             KafkaSource::BuiltIn { listen, security } => {
-                let broker = BuiltInBroker::start(*listen, &config.data_dir, security).await?;
-                let addr = broker.addr.to_string();
-                (Some(broker), addr)
+                // Writes that need a token over HTTP must need a login over Kafka too.
+                let security = BrokerSecurity {
+                    own_login: security.own_login || signs_in,
+                    ..security.clone()
+                };
+                let broker = BuiltInBroker::start(*listen, &config.data_dir, &security).await?;
+                let mut kafka = KafkaConfig::new(broker.addr.to_string());
+                kafka.extra = broker.login.clone();
+                (Some(broker), kafka)
             }
-            KafkaSource::External { brokers } => (None, brokers.clone()),
+            KafkaSource::External { brokers } => (None, KafkaConfig::new(brokers.clone())),
         };
-        let kafka = KafkaConfig::new(brokers).with_env_passthrough();
+        kafka = kafka.with_env_passthrough();
+        if signs_in && broker.is_none() && !kafka.logs_in() {
+            warn!(
+                brokers = kafka.brokers,
+                "writes here need a token, but this api reaches Kafka without logging in: anyone \
+                 who reaches that cluster may write Rota's topics (give Kafka users and ACLs, and \
+                 KAFKA_SASL_* settings)"
+            );
+        }
         ensure_topics(&kafka, config.partitions).await?;
         let producer = kafka.producer().context("creating the Kafka producer")?;
+        let mut topics: Vec<String> = events::TOPICS.map(str::to_owned).to_vec();
+        topics.extend(config.connect.iter().map(|c| c.dead_letter_topic.clone()));
+        let topics = Arc::new(TopicKeeper::new(kafka.clone(), topics, config.partitions));
 
         let mut platform = Self {
             http_addr: None,
@@ -123,8 +144,10 @@ impl Platform {
             shutdown: CancellationToken::new(),
             tasks: JoinSet::new(),
             producer,
+            topics,
             broker,
         };
+        platform.keep_topics();
         if let Some(sim) = config.simulator {
             platform.start_simulator(sim);
         }
@@ -195,9 +218,13 @@ impl Platform {
 
     /// The figures of the parts running here, for `/metrics`.
     fn metered(&self) -> Vec<Arc<dyn ops::Metered>> {
+        let producer: Arc<dyn ops::Metered> = Arc::new(self.producer.clone());
         let simulator = self.simulator_metrics.iter().map(|m| m.clone() as _);
         let connect = self.connect_metrics.iter().map(|m| m.clone() as _);
-        simulator.chain(connect).collect()
+        std::iter::once(producer)
+            .chain(simulator)
+            .chain(connect)
+            .collect()
     }
 
     /// The consumer group members of the parts running here beside the api.
@@ -207,8 +234,30 @@ impl Platform {
         simulator.chain(connect).collect()
     }
 
+    /// Looks for Rota's topics every few seconds and makes again any that went missing.
+    fn keep_topics(&mut self) {
+        let (topics, producer, shutdown) = (
+            self.topics.clone(),
+            self.producer.clone(),
+            self.shutdown.clone(),
+        );
+        self.tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return ("topic keeper", Ok(())),
+                    _ = tokio::time::sleep(events::KEEP_TOPICS_EVERY) => topics.keep(&producer).await,
+                }
+            }
+        });
+    }
+
     /// The readiness of the parts running here beyond the api's own, for `/readyz`.
     fn ready_checks(&self) -> Vec<ops::ReadyCheck> {
+        let topics = self.topics.clone();
+        let topics = ops::ReadyCheck {
+            name: "topics",
+            check: Box::new(move || topics.check()),
+        };
         let sink = self.connect_metrics.clone().map(|metrics| ops::ReadyCheck {
             name: "elasticsearch sink",
             check: Box::new(move || {
@@ -219,7 +268,7 @@ impl Platform {
                 }
             }),
         });
-        sink.into_iter().collect()
+        std::iter::once(topics).chain(sink).collect()
     }
 
     /// Serves `/healthz`, `/readyz` and `/metrics` on `addr`, for a process without the api (whose
@@ -272,6 +321,9 @@ impl Platform {
                 _ = &mut deadline => {
                     warn!(parts = self.tasks.len(), "parts did not stop in time; aborting them");
                     self.tasks.abort_all();
+                    // Each is dropped at its next poll (its consumers close on threads of their
+                    // own): none outlives the broker it would wait for.
+                    while self.tasks.join_next().await.is_some() {}
                     break;
                 }
                 next = self.tasks.join_next() => match next {
@@ -285,7 +337,7 @@ impl Platform {
             producer, broker, ..
         } = self;
         // Flushed and closed before the broker goes, so nothing is left to send into the void.
-        tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(5)))
+        tokio::task::spawn_blocking(move || producer.get().flush(Duration::from_secs(5)))
             .await?
             .context("flushing the producer")?;
         if let Some(broker) = broker {

@@ -22,12 +22,11 @@ use std::{
     time::Duration,
 };
 
-use events::{Backoff, NewDirection, TOPIC_NEW_DIRECTION, batch::NextOffsets};
+use events::{Backoff, NewDirection, SharedProducer, TOPIC_NEW_DIRECTION, batch::NextOffsets};
 use rdkafka::{
     Message,
     consumer::{CommitMode, Consumer, StreamConsumer},
     error::KafkaError,
-    producer::FutureProducer,
 };
 use routes::LatLng;
 use tokio::task::JoinSet;
@@ -70,13 +69,15 @@ pub struct Config {
 pub enum Error {
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
+    #[error(transparent)]
+    Denied(#[from] events::AccessDenied),
 }
 
 /// Runs the simulator until `shutdown` is cancelled. Running rides are then stopped and their
 /// commands left uncommitted, so a restarted simulator resumes them.
 pub async fn run(
     config: Config,
-    producer: FutureProducer,
+    producer: SharedProducer,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
@@ -91,6 +92,7 @@ pub async fn run(
                 .set("fetch.wait.max.ms", "50"),
         )
         .create_with_context(CommandContext::new(metrics.lag.clone()))?;
+    let consumer = events::ClosedOffThread::new(consumer);
     let progress = Arc::new(ProgressView::new(config.kafka.clone()));
     consumer.subscribe(&[TOPIC_NEW_DIRECTION])?;
     info!(
@@ -129,6 +131,9 @@ pub async fn run(
                 match message {
                     Ok(message) => simulator.command(&message),
                     Err(e) => {
+                        if let Some(denied) = events::AccessDenied::reading(&e, Some(GROUP), TOPIC_NEW_DIRECTION) {
+                            return Err(denied.into());
+                        }
                         // librdkafka reconnects by itself; a broker blip must not stop the rides.
                         warn!(error = %e, "command consumer error; retrying");
                         tokio::time::sleep(RETRY_FIRST).await;
@@ -146,7 +151,7 @@ pub async fn run(
         "simulator stopping; unfinished rides resume where they are after restart"
     );
     simulator.tasks.shutdown().await;
-    events::close_consumer(simulator.consumer).await;
+    simulator.consumer.close().await;
     // The producer is shared; whoever owns it flushes it.
     Ok(())
 }
@@ -155,9 +160,9 @@ pub async fn run(
 /// command offsets are safe to commit.
 struct Simulator {
     config: Config,
-    producer: FutureProducer,
+    producer: SharedProducer,
     metrics: Arc<Metrics>,
-    consumer: StreamConsumer<CommandContext>,
+    consumer: events::ClosedOffThread<StreamConsumer<CommandContext>>,
     tracker: offsets::OffsetTracker,
     progress: Arc<ProgressView>,
     geometries: Geometries,
@@ -290,10 +295,10 @@ impl Simulator {
         if let Some(next) = self.tracker.finish(partition, offset) {
             let mut offsets = NextOffsets::default();
             offsets.set(TOPIC_NEW_DIRECTION, partition, next);
-            offsets.commit(&self.consumer, CommitMode::Async);
+            offsets.commit(&*self.consumer, CommitMode::Async);
             let still = driven.split_off(&next);
             for ride_id in std::mem::replace(driven, still).values() {
-                progress::forget(&self.producer, ride_id);
+                progress::forget(&self.producer.get(), ride_id);
             }
         }
     }
@@ -372,7 +377,7 @@ fn read_command(
 async fn drive_ride(
     ride: ride::Ride,
     progress: Option<Arc<ProgressView>>,
-    producer: &FutureProducer,
+    producer: &SharedProducer,
     metrics: &Metrics,
     cancel: &CancellationToken,
     abandon: &CancellationToken,
@@ -449,7 +454,7 @@ async fn look_up(
 /// it goes on after the last position that was.
 async fn drive_until_done(
     mut ride: ride::Ride,
-    producer: &FutureProducer,
+    producer: &SharedProducer,
     metrics: &Metrics,
     cancel: &CancellationToken,
     abandon: &CancellationToken,
@@ -465,6 +470,12 @@ async fn drive_until_done(
             Err(_) if abandon.is_cancelled() => return Ended::Abandoned,
             Err(e) => e,
         };
+        if e.is_permanent() {
+            // Its command is done with: redriven after a restart, it would fail the same way.
+            metrics.rides_failed.fetch_add(1, Ordering::Relaxed);
+            error!(error = %e, "ride failed: the broker refuses its positions for good; not retried");
+            return Ended::Driven;
+        }
         if let Some(acknowledged) = e.acknowledged {
             ride = ride.resumed_after(acknowledged);
         }

@@ -17,6 +17,9 @@ pub struct Metrics {
     pub rides_resumed: AtomicU64,
     /// Positions the broker acknowledged.
     pub positions_published: AtomicU64,
+    /// Rides ended because the broker refuses their positions for good (too large for the topic,
+    /// say): retrying could never publish them.
+    pub rides_failed: AtomicU64,
     /// Commands not yet committed: queued ones and those of running rides (committed when done).
     pub lag: MemberContext,
 }
@@ -42,6 +45,11 @@ impl Metered for Metrics {
             "rota_simulator_positions_published_total",
             "Positions this simulator published and the broker acknowledged.",
             self.positions_published.load(Ordering::Relaxed),
+        );
+        out.counter(
+            "rota_simulator_rides_failed_total",
+            "Rides ended because the broker refuses their positions for good.",
+            self.rides_failed.load(Ordering::Relaxed),
         );
         out.gauge(
             "rota_simulator_lag_records",

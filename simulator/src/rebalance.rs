@@ -2,8 +2,10 @@
 //! member (one joined or left): its rides stop as soon as the new assignment is known, the moment
 //! the new owner learns it too, and before that one has fetched their commands. So a ride is never
 //! driven by two simulators at once; the new owner resumes it from its last position
-//! ([`crate::progress`]). A rebalance revokes every partition first (Kafka's eager protocol); rides
-//! of partitions assigned back go on undisturbed.
+//! ([`crate::progress`]). With Kafka's eager protocol a rebalance revokes every partition first,
+//! then assigns the new set: rides of partitions assigned back go on undisturbed. With the
+//! incremental ones (cooperative-sticky, and KIP-848's `group.protocol=consumer`, Kafka 4's
+//! default for new clients) only the partitions that move are revoked or assigned.
 //!
 //! Which commands a new owner must look up: those below where their partition ended when it was
 //! assigned here. Any command another simulator (or this process before a crash) could have driven
@@ -18,7 +20,7 @@ use std::{
 use events::{MemberContext, TOPIC_NEW_DIRECTION};
 use rdkafka::{
     ClientContext, Statistics,
-    consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance},
+    consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, RebalanceProtocol},
 };
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
@@ -80,58 +82,73 @@ impl ClientContext for CommandContext {
     }
 }
 
+impl CommandContext {
+    /// Stops the rides of partitions that went elsewhere, and forgets the partitions.
+    fn lose(&self, lost: Vec<i32>) {
+        for partition in &lost {
+            if let Some(rides) = lock(&self.owned).remove(partition) {
+                rides.cancel();
+            }
+        }
+        lock(&self.fresh_from).retain(|p, _| !lost.contains(p));
+        lock(&self.revoked).extend(lost);
+    }
+
+    /// Notes where each partition gained ends now.
+    fn gain(&self, consumer: &BaseConsumer<Self>, gained: &[i32]) {
+        let mut fresh_from = lock(&self.fresh_from);
+        for &partition in gained {
+            if fresh_from.contains_key(&partition) {
+                continue;
+            }
+            // A short blocking call, once per partition gained. Unknown, every command of
+            // the partition is looked up: slower, never wrong.
+            match consumer.fetch_watermarks(TOPIC_NEW_DIRECTION, partition, WATERMARK_TIMEOUT) {
+                Ok((_, end)) => {
+                    fresh_from.insert(partition, end);
+                }
+                Err(e) => warn!(
+                    partition,
+                    error = %e,
+                    "partition end unknown; each of its commands is looked up"
+                ),
+            }
+        }
+    }
+}
+
+fn partitions(list: &rdkafka::TopicPartitionList) -> Vec<i32> {
+    list.elements().iter().map(|e| e.partition()).collect()
+}
+
 impl ConsumerContext for CommandContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let incremental = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
         match rebalance {
-            Rebalance::Revoke(partitions) => {
-                lock(&self.in_doubt).extend(partitions.elements().iter().map(|e| e.partition()))
+            // Incremental: what is revoked goes elsewhere; what is assigned is new here.
+            Rebalance::Revoke(revoked) if incremental => self.lose(partitions(revoked)),
+            Rebalance::Assign(assigned) if incremental => {
+                self.gain(consumer, &partitions(assigned))
             }
-            Rebalance::Assign(partitions) => {
-                let kept: Vec<i32> = partitions
-                    .elements()
-                    .iter()
-                    .map(|e| e.partition())
-                    .collect();
+            // Eager: everything is revoked, then the new set assigned; kept is not lost.
+            Rebalance::Revoke(revoked) => lock(&self.in_doubt).extend(partitions(revoked)),
+            Rebalance::Assign(assigned) => {
+                let kept = partitions(assigned);
                 let lost: Vec<i32> = std::mem::take(&mut *lock(&self.in_doubt))
                     .into_iter()
                     .filter(|p| !kept.contains(p))
                     .collect();
-                for partition in &lost {
-                    if let Some(rides) = lock(&self.owned).remove(partition) {
-                        rides.cancel();
-                    }
-                }
-                let mut fresh_from = lock(&self.fresh_from);
-                fresh_from.retain(|p, _| kept.contains(p));
-                for &partition in &kept {
-                    if fresh_from.contains_key(&partition) {
-                        continue;
-                    }
-                    // A short blocking call, once per partition gained. Unknown, every command of
-                    // the partition is looked up: slower, never wrong.
-                    match consumer.fetch_watermarks(
-                        TOPIC_NEW_DIRECTION,
-                        partition,
-                        WATERMARK_TIMEOUT,
-                    ) {
-                        Ok((_, end)) => {
-                            fresh_from.insert(partition, end);
-                        }
-                        Err(e) => warn!(
-                            partition,
-                            error = %e,
-                            "partition end unknown; each of its commands is looked up"
-                        ),
-                    }
-                }
-                drop(fresh_from);
-                lock(&self.revoked).extend(lost);
+                self.lose(lost);
+                self.gain(consumer, &kept);
             }
             Rebalance::Error(_) => {}
         }
     }
 
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        self.lag.rebalanced(rebalance);
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.lag.rebalanced(consumer, rebalance);
     }
 }

@@ -8,12 +8,10 @@ use std::{
     time::Duration,
 };
 
-use events::{NewDirection, NewPosition, RideProgress, RideStatus, TOPIC_NEW_POSITION};
-use rdkafka::{
-    error::KafkaError,
-    producer::{FutureProducer, FutureRecord},
-    util::Timeout,
+use events::{
+    NewDirection, NewPosition, RideProgress, RideStatus, SharedProducer, TOPIC_NEW_POSITION,
 };
+use rdkafka::{error::KafkaError, producer::FutureRecord, util::Timeout};
 use routes::Polyline;
 use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
@@ -32,6 +30,25 @@ pub struct RideError {
     source: KafkaError,
     /// The last position the broker acknowledged: the ride goes on from there.
     pub(crate) acknowledged: Option<Resume>,
+}
+
+impl RideError {
+    /// Whether the broker refuses the position itself, so no retry can publish it: a record too
+    /// large for the topic, or one it finds malformed. (A broker gone, a topic missing or an ACL
+    /// not granted yet are conditions of the cluster, which an operator mends: those are retried.)
+    pub(crate) fn is_permanent(&self) -> bool {
+        use rdkafka::types::RDKafkaErrorCode::*;
+        matches!(
+            self.source.rdkafka_error_code(),
+            Some(
+                MessageSizeTooLarge
+                    | MessageBatchTooLarge
+                    | InvalidMessageSize
+                    | InvalidRecord
+                    | InvalidMessage
+            )
+        )
+    }
 }
 
 /// A ride to drive: what its positions say about it, and its drive. Holds nothing of its command
@@ -83,7 +100,7 @@ impl Ride {
     /// command's partition went to another simulator) it stops without a word.
     pub(crate) async fn drive(
         self,
-        producer: &FutureProducer,
+        producer: &SharedProducer,
         published: &AtomicU64,
         cancel: &CancellationToken,
         abandon: &CancellationToken,
@@ -128,6 +145,7 @@ impl Ride {
                 let record = FutureRecord::to(TOPIC_NEW_POSITION)
                     .key(&ride_id)
                     .payload(&payload);
+                let producer = producer.get();
                 let delivery = producer.send(record, Timeout::Never).await;
                 let delivery = delivery.map_err(|(source, _)| RideError {
                     ride_id: ride_id.clone(),
@@ -145,7 +163,7 @@ impl Ride {
                         partition: delivery.partition,
                         offset: delivery.offset,
                     };
-                    progress::checkpoint(producer, &ride_id, &checkpoint);
+                    progress::checkpoint(&producer, &ride_id, &checkpoint);
                 }
                 Ok(())
             }
@@ -214,5 +232,40 @@ fn stop_sample(last: Option<&Sample>, drive: &Drive) -> Sample {
             finished: true,
             ..drive.clone().next().expect("a drive has a first sample")
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::types::RDKafkaErrorCode;
+
+    fn failed(code: RDKafkaErrorCode) -> RideError {
+        RideError {
+            ride_id: "r".into(),
+            seq: 3,
+            source: KafkaError::MessageProduction(code),
+            acknowledged: None,
+        }
+    }
+
+    #[test]
+    fn only_a_position_the_broker_refuses_as_such_is_never_retried() {
+        for code in [
+            RDKafkaErrorCode::MessageSizeTooLarge,
+            RDKafkaErrorCode::InvalidRecord,
+        ] {
+            assert!(failed(code).is_permanent(), "{code:?}");
+        }
+        // The cluster's conditions, which change: retried.
+        for code in [
+            RDKafkaErrorCode::MessageTimedOut,
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+            RDKafkaErrorCode::Fatal,
+            RDKafkaErrorCode::OutOfOrderSequenceNumber,
+        ] {
+            assert!(!failed(code).is_permanent(), "{code:?}");
+        }
     }
 }

@@ -70,6 +70,13 @@ pub struct AuthConfig {
     pub trusted_proxies: usize,
 }
 
+impl AuthConfig {
+    /// Whether writes need a token: API tokens or OIDC are configured (and not `--auth none`).
+    pub fn signs_in(&self) -> bool {
+        !self.none && (!self.tokens.is_empty() || self.oidc.is_some())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("--auth none conflicts with the API tokens or OIDC configured: choose one")]
 pub struct AuthConflict;
@@ -78,6 +85,9 @@ pub struct AuthConflict;
 pub struct Gate {
     mode: Mode,
     trusted_proxies: usize,
+    /// Whether the listener is on a loopback address: then only this machine reaches it, by a
+    /// loopback name.
+    loopback: bool,
 }
 
 /// How writes are admitted, as `GET /api/session` tells the web map.
@@ -154,7 +164,19 @@ impl Gate {
         Ok(Self {
             mode,
             trusted_proxies: config.trusted_proxies,
+            loopback: listen.ip().is_loopback(),
         })
+    }
+
+    /// Whether anyone may write, with no token: on a laptop, or `--auth none`. Then the browser
+    /// protections of [`crate::browser::open_mode`] stand where a token would.
+    pub fn is_open(&self) -> bool {
+        matches!(self.mode, Mode::Open)
+    }
+
+    /// Whether the listener is on a loopback address.
+    pub fn loopback(&self) -> bool {
+        self.loopback
     }
 
     /// The client's address: `peer`, or the `X-Forwarded-For` entry the trusted proxies added.
@@ -259,10 +281,7 @@ impl Gate {
                 format!("{doing} needs an operator; this token is a viewer's"),
             ),
         };
-        // The status again, for the WebSocket's `error` frame, which has none of its own.
-        let status = refused.status.as_u16();
-        Err(refused
-            .with_detail(json!({ "status": status, "role": caller.role, "needs": Role::Operator })))
+        Err(refused.with_detail(json!({ "role": caller.role, "needs": Role::Operator })))
     }
 }
 

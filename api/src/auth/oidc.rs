@@ -65,6 +65,10 @@ pub enum JwtError {
     UnknownKey(String),
     #[error("the token has expired")]
     Expired,
+    #[error("the token is not valid yet (nbf)")]
+    NotYetValid,
+    #[error("the token names no subject (sub): its caller could not be told from others")]
+    NoSubject,
     #[error("the token is for another audience")]
     Audience,
     #[error("the token is from another issuer")]
@@ -129,10 +133,15 @@ impl Oidc {
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.config.issuer]);
         validation.set_audience(&[&self.config.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        // `sub` names the caller for limits and logs: tokens without one would all share one
+        // rate and one ride cap.
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
         let claims = decode::<Value>(token, &key, &validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => JwtError::Expired,
+                ErrorKind::ImmatureSignature => JwtError::NotYetValid,
+                ErrorKind::MissingRequiredClaim(claim) if claim == "sub" => JwtError::NoSubject,
                 ErrorKind::InvalidAudience => JwtError::Audience,
                 ErrorKind::InvalidIssuer => JwtError::Issuer,
                 ErrorKind::InvalidSignature => JwtError::Signature,
@@ -141,7 +150,11 @@ impl Oidc {
             .claims;
         Ok(Verified {
             role: self.role(&claims),
-            subject: claims["sub"].as_str().unwrap_or("unnamed").to_owned(),
+            subject: claims["sub"]
+                .as_str()
+                .filter(|sub| !sub.is_empty())
+                .ok_or(JwtError::NoSubject)?
+                .to_owned(),
         })
     }
 

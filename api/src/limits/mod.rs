@@ -34,8 +34,12 @@ pub struct LimitsConfig {
     pub max_frame_bytes: usize,
     /// WebSockets one client address may hold at once.
     pub sockets_per_address: usize,
-    /// Origins besides the api's own whose pages may open its WebSocket (`*`: any).
+    /// Origins besides the api's own whose pages may open its WebSocket, and in open mode write
+    /// (`*`: any).
     pub allowed_origins: Vec<String>,
+    /// Host names besides loopback ones that a loopback listener answers in open mode (a local
+    /// proxy's name, say): any other is a page that reached it by DNS rebinding.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for LimitsConfig {
@@ -55,6 +59,7 @@ impl Default for LimitsConfig {
             // Tabs of one household or office behind one address.
             sockets_per_address: 64,
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -124,6 +129,6 @@ fn too_many(error: String, detail: serde_json::Value) -> ApiError {
 }
 
 /// Whole seconds, rounded up: `Retry-After` has no fractions.
-fn retry_after(wait: Duration) -> HeaderValue {
+pub(crate) fn retry_after(wait: Duration) -> HeaderValue {
     HeaderValue::from(wait.as_secs_f64().ceil().max(1.0) as u64)
 }

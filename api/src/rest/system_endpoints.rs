@@ -2,20 +2,23 @@
 //! ride's key landed (see [`crate::system`]).
 
 use axum::{
-    Json,
+    Extension, Json,
     extract::{Path, Query, State, rejection::QueryRejection},
-    http::StatusCode,
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
 use events::cluster::Record;
 use serde::Deserialize;
+use serde_json::json;
 use utoipa::IntoParams;
 
 use crate::{
     SharedState,
+    auth::Caller,
     error::{ApiError, ErrorBody},
     hub::RideRecord,
-    system::{System, TailError, Unreadable},
+    limits::Rate,
+    system::{SCANS, System, TailError, Unreadable},
 };
 
 /// Most records `…/records` returns.
@@ -61,10 +64,12 @@ pub struct RecordQuery {
         (status = 200, description = "The newest records.", body = Vec<Record>),
         (status = 400, description = "A parameter is malformed.", body = ErrorBody),
         (status = 404, description = "No such topic.", body = ErrorBody),
+        (status = 429, description = "Too many tails that scan the topic; `Retry-After` says when to ask again.", body = ErrorBody),
         (status = 503, description = "The cluster cannot be read.", body = ErrorBody),
     ))]
 pub async fn get_records(
     State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
     Path(topic): Path<String>,
     query: Result<Query<RecordQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -72,11 +77,23 @@ pub async fn get_records(
     let limit = super::limit(query.limit.as_deref(), DEFAULT_RECORDS, MAX_RECORDS)?;
     let records = state
         .system
-        .tail(&topic, query.key.as_deref(), limit)
+        .tail(&topic, query.key.as_deref(), limit, &caller.name)
         .await
         .map_err(|e| match e {
             TailError::UnknownTopic(_) => ApiError::not_found("topic", &topic),
             TailError::Unreadable(e) => e.into(),
+            TailError::TooManyScans(wait) => {
+                let Rate { per_second, burst } = SCANS;
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "too many new tails: each scans the topic, at most {per_second} a second \
+                         (bursts of {burst}); a tail already asked for is answered at once"
+                    ),
+                )
+                .with_detail(json!({ "limit": "scans", "perSecond": per_second, "burst": burst }))
+                .with_header(header::RETRY_AFTER, crate::limits::retry_after(wait))
+            }
         })?;
     Ok(Json(&*records).into_response())
 }

@@ -25,7 +25,7 @@ pub async fn positions_per_second(
         ..PlatformConfig::broker(listen, dir.path().to_owned(), events::DEFAULT_PARTITIONS)
     })
     .await?;
-    let producer = platform.kafka.producer()?;
+    let producer = platform.kafka.producer()?.get();
     // The platform phase's rides: the sample routes in turn, each command carrying its points.
     let samples: Vec<(&str, Vec<[f64; 2]>)> = routes::sample_routes()
         .into_iter()

@@ -72,8 +72,14 @@ enum Watch {
 pub async fn run(args: BenchArgs) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let kafka = match &args.kafka_brokers {
+        Some(brokers) => KafkaSource::External {
+            brokers: brokers.clone(),
+        },
+        None => KafkaSource::built_in(listen),
+    };
     let platform = Platform::start(PlatformConfig {
-        kafka: KafkaSource::built_in(listen),
+        kafka,
         data_dir: dir.path().to_owned(),
         partitions: events::DEFAULT_PARTITIONS,
         api: Some(ApiConfig {
@@ -128,8 +134,13 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         .map(|ride| tokio::spawn(system_page(http, ride.clone(), measuring.clone())))
         .collect();
     let cpu_before = cpu_seconds();
+    let broker_cpu_before = args.kafka_pid.map(process_cpu_seconds);
     let elapsed = measure(&measuring, args.seconds).await;
     let cpu = cpu_seconds() - cpu_before;
+    let broker_cpu = args
+        .kafka_pid
+        .zip(broker_cpu_before)
+        .map(|(pid, before)| process_cpu_seconds(pid) - before);
     let (mut view_ms, mut tail_ms) = (Vec::new(), Vec::new());
     for page in pages {
         let (view, tail) = page.await??;
@@ -155,6 +166,13 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         "process CPU:           {cpu:.1} s in the window ({:.2} cores)",
         cpu / elapsed
     );
+    if let (Some(pid), Some(broker_cpu)) = (args.kafka_pid, broker_cpu) {
+        println!(
+            "broker process:        {broker_cpu:.1} s CPU in the window ({:.2} cores), peak RSS {}",
+            broker_cpu / elapsed,
+            proc_status(pid, "VmHWM")
+        );
+    }
     if args.system_pages > 0 {
         let reads = scrape(http, "rota_system_reads_total").await?;
         println!(
@@ -201,6 +219,10 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         "the store alone:       {alone:.0} positions/s written as the recorder writes (batches of {}), no broker",
         api::BatchLimits::default().max_positions
     );
+    if args.kafka_brokers.is_some() {
+        // Its own figures are the broker process's above, apart from the platform's.
+        return Ok(());
+    }
     let (published, cores) =
         broker::positions_per_second(args.rides, simulator_config(&args), args.seconds).await?;
     println!(
@@ -431,7 +453,16 @@ async fn scrape(http: std::net::SocketAddr, name: &str) -> Result<u64> {
 
 /// CPU time this process has used (user and system), from `/proc/self/stat`.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    stat_cpu_seconds("/proc/self/stat")
+}
+
+/// CPU time process `pid` has used.
+pub fn process_cpu_seconds(pid: u32) -> f64 {
+    stat_cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
+fn stat_cpu_seconds(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // The fields after the command name (which is in parentheses and may hold spaces).
     let fields: Vec<&str> = stat
         .rsplit_once(')')

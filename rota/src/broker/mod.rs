@@ -5,6 +5,7 @@
 //! its own; nisshi advertises the public address, so every connection goes through the relay.
 
 mod compat;
+pub mod login;
 mod migrate;
 pub mod security;
 
@@ -32,6 +33,8 @@ const INITIAL_REBALANCE_DELAY: std::time::Duration = std::time::Duration::from_m
 /// A running built-in broker; dropping it leaves it running, [`BuiltInBroker::stop`] ends it.
 pub struct BuiltInBroker {
     pub addr: SocketAddr,
+    /// What a client sets to log in with the data directory's own login; none when there is none.
+    pub login: Vec<(String, String)>,
     broker: JoinHandle<()>,
     relay: JoinHandle<()>,
 }
@@ -56,15 +59,24 @@ impl BuiltInBroker {
             info!(file = %file.display(), headers, "migrated the broker log from tansu 0.6");
         }
         let storage = storage_url(&file)?;
-        let users = match &security.users_file {
-            Some(path) => {
-                let users = security::read_users(path)?;
-                security::store_users(&storage, data_dir, &users).await?;
-                info!(users = users.len(), "broker clients log in with SASL/SCRAM");
-                true
+        let (users, login) = match (&security.users_file, security.own_login) {
+            (Some(path), _) => (security::read_users(path)?, None),
+            (None, true) => {
+                let login = login::Login::ensure(data_dir, security.tls.is_some())?;
+                info!(
+                    user = login::USER,
+                    files = %format!("{} and {}", login::LIBRDKAFKA_FILE, login::JAVA_FILE),
+                    "sign-in is on: broker clients log in; other clients of this machine use the login in the data directory"
+                );
+                (vec![login.user()], Some(login))
             }
-            None => false,
+            (None, false) => (Vec::new(), None),
         };
+        if !users.is_empty() {
+            security::store_users(&storage, data_dir, &users).await?;
+            info!(users = users.len(), "broker clients log in with SASL/SCRAM");
+        }
+        let users = !users.is_empty();
         if !users && !addr.ip().is_loopback() {
             tracing::warn!(
                 %addr,
@@ -116,6 +128,7 @@ impl BuiltInBroker {
         info!(%addr, log = %file.display(), clients, "built-in Kafka broker listening");
         Ok(Self {
             addr,
+            login: login.map(|l| l.settings()).unwrap_or_default(),
             broker,
             relay,
         })

@@ -32,6 +32,9 @@ pub struct BrokerSecurity {
     pub tls: Option<TlsFiles>,
     /// Users who may log in with SASL/SCRAM: then every client must.
     pub users_file: Option<PathBuf>,
+    /// With no users file, whether every client must log in all the same, with the data
+    /// directory's own login ([`super::login`]): so it is when the api asks for sign-in.
+    pub own_login: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -43,11 +46,11 @@ pub struct TlsFiles {
 impl BrokerSecurity {
     /// What the log says of it: never a secret.
     pub fn describe(&self) -> &'static str {
-        match (&self.tls, &self.users_file) {
-            (Some(_), Some(_)) => "TLS, SASL/SCRAM",
-            (Some(_), None) => "TLS, no authentication",
-            (None, Some(_)) => "SASL/SCRAM in plaintext",
-            (None, None) => "plaintext, no authentication",
+        match (&self.tls, self.users_file.is_some() || self.own_login) {
+            (Some(_), true) => "TLS, SASL/SCRAM",
+            (Some(_), false) => "TLS, no authentication",
+            (None, true) => "SASL/SCRAM in plaintext",
+            (None, false) => "plaintext, no authentication",
         }
     }
 }
@@ -57,6 +60,15 @@ impl BrokerSecurity {
 pub struct User {
     pub name: String,
     password: String,
+}
+
+impl User {
+    pub fn new(name: &str, password: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            password: password.to_owned(),
+        }
+    }
 }
 
 /// The TLS configuration of the listener, from the PEM files; errors name the file.

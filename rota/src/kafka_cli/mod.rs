@@ -18,7 +18,19 @@ use events::{KafkaConfig, cluster::ClusterReader};
 use crate::cli::{KafkaCommand, KafkaCommandArgs};
 
 pub async fn run(args: KafkaCommandArgs) -> Result<()> {
-    let kafka = KafkaConfig::new(args.kafka_brokers).with_env_passthrough();
+    let mut kafka = KafkaConfig::new(args.kafka_brokers);
+    if std::env::var_os("KAFKA_SECURITY_PROTOCOL").is_none()
+        && let Some(login) = crate::broker::login::read_settings(&args.data_dir)?
+    {
+        eprintln!(
+            "logging in with {}",
+            args.data_dir
+                .join(crate::broker::login::LIBRDKAFKA_FILE)
+                .display()
+        );
+        kafka.extra = login;
+    }
+    let kafka = kafka.with_env_passthrough();
     let reader = ClusterReader::new(&kafka)?;
     let out = match args.command {
         KafkaCommand::Topics { topic } => topics::describe(&reader, topic.as_deref())?,

@@ -13,12 +13,14 @@ const { chromium } = require('playwright-core');
 
 const [, , scenario, base, artifacts, arg] = process.argv;
 
+const launch = (extraArgs = []) => chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extraArgs],
+});
+
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launch();
   try {
     const result = await SCENARIOS[scenario](browser);
     console.log(JSON.stringify(result));
@@ -430,6 +432,67 @@ const SCENARIOS = {
     return {
       notice, drawnPixels, map, panel, ride, first, moved, cancelled, tileRequests, errors: page.errors,
     };
+  },
+
+  // With no sign-in, what pages of other sites try (the platform must refuse each):
+  // - a page of another site (served here, on a name that leads to this machine) posts a route
+  //   file with a "simple" request, which no CORS preflight stops, and tries the WebSocket;
+  // - a page on a name rebound to this machine, whose requests the browser sees as same-origin,
+  //   starts a ride over REST and over the WebSocket.
+  // Reports what each got; the Rust test checks that the platform wrote nothing.
+  async foreign() {
+    const port = new URL(base).port;
+    const browser = await launch([
+      // Names of other sites that lead to this machine, as an attacker's DNS makes them.
+      '--host-resolver-rules=MAP attacker.test 127.0.0.1, MAP rebound.test 127.0.0.1',
+      // Chromium's own guard, which asks the user before a page of the internet reaches this
+      // machine: off, to test the platform's guard, which every browser meets.
+      '--disable-features=LocalNetworkAccessChecks,PrivateNetworkAccessSendPreflights,'
+        + 'PrivateNetworkAccessRespectPreflightResults,BlockInsecurePrivateNetworkRequests',
+    ]);
+    const page = await browser.newPage();
+    page.errors = [];
+    const html = (title) => `<!doctype html><meta charset="utf-8"><title>${title}</title><p>${title}</p>`;
+    const server = http.createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(html('another site'));
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const socketAnswer = (url, frame) => page.evaluate(([url, frame]) => new Promise((resolve) => {
+      const ws = new WebSocket(url);
+      ws.onopen = () => {
+        ws.send(JSON.stringify(frame));
+        ws.onmessage = (m) => resolve(`open: ${m.data}`);
+      };
+      ws.onerror = () => resolve('refused');
+    }), [url, frame]);
+    try {
+      await page.goto(`http://attacker.test:${server.address().port}/`);
+      const crossSite = await page.evaluate(async (base) => {
+        const sent = await fetch(`${base}/api/routes?title=From%20another%20site`, {
+          method: 'POST', mode: 'no-cors', headers: { 'content-type': 'text/plain' },
+          body: '-15.8,-47.9\n-15.81,-47.91\n',
+        }).then((r) => r.type, (e) => `failed: ${e}`);
+        return { sent };
+      }, base);
+      crossSite.socket = await socketAnswer(`${base.replace('http', 'ws')}/ws`, { type: 'start', routeId: '1' });
+
+      // The attacker's page, first loaded under the name before it resolves here.
+      const rebound = `http://rebound.test:${port}`;
+      await page.route(`${rebound}/`, (route) => route.fulfill({ contentType: 'text/html', body: html('rebound') }));
+      await page.goto(`${rebound}/`);
+      const rebind = await page.evaluate(async () => {
+        const start = await fetch('/api/rides', {
+          method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ routeId: '1' }),
+        });
+        return { status: start.status, body: await start.json() };
+      });
+      rebind.socket = await socketAnswer(`ws://rebound.test:${port}/ws`, { type: 'start', routeId: '1' });
+      return { crossSite, rebind, errors: page.errors };
+    } finally {
+      server.close();
+      await browser.close();
+    }
   },
 
   // Tiles served on ARG (a local port) through the configured URL template.

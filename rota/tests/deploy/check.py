@@ -7,6 +7,8 @@ operators' own schemas in ../shared/reference/crds (ROTA_CRDS overrides where th
     check.py kubernetes ROTA_BINARY   infra/k8s overlays: render, validate, cross-references
     check.py istio                    infra/istio against the rendered Services and workloads
     check.py grafana METRICS_FILE     infra/grafana's dashboard uses only exported metric names
+    check.py kafka-access             prints infra's KafkaTopics and the KafkaUser's ACLs as JSON,
+                                      for the tests that set up Apache Kafka as Strimzi would
 
 Rota's topics come from the code, through the environment deploy.rs sets: ROTA_TOPICS (every
 topic the platform uses), ROTA_COMPACTED_TOPICS and ROTA_INDEXED_TOPICS (those the sink indexes),
@@ -591,6 +593,26 @@ def grafana(metrics_file):
     print(f"grafana: {len(dashboard['panels'])} panels use {len(used)} exported metrics")
 
 
+def kafka_access():
+    """The topics and the Rota user's ACLs that infra/k8s/base/kafka.yaml gives Strimzi."""
+    docs = load_all(ROOT / "infra/k8s/base/kafka.yaml")
+    topics = [
+        {"name": t["spec"]["topicName"], "partitions": t["spec"]["partitions"],
+         "config": t["spec"].get("config", {})}
+        for t in by_kind(docs, "KafkaTopic").values()
+    ]
+    users = list(by_kind(docs, "KafkaUser").values())
+    if len(users) != 1:
+        sys.exit(f"expected one KafkaUser, found {len(users)}")
+    user = users[0]
+    print(json.dumps({
+        "user": user["metadata"]["name"],
+        "mechanism": user["spec"]["authentication"]["type"],
+        "topics": topics,
+        "acls": user["spec"]["authorization"]["acls"],
+    }))
+
+
 def run(command):
     out = subprocess.run([str(c) for c in command], capture_output=True, text=True)
     if out.returncode != 0:
@@ -599,6 +621,7 @@ def run(command):
 
 if __name__ == "__main__":
     check, *args = sys.argv[1:]
-    {"compose": compose, "kubernetes": kubernetes, "istio": istio, "grafana": grafana}[check](*args)
+    {"compose": compose, "kubernetes": kubernetes, "istio": istio, "grafana": grafana,
+     "kafka-access": kafka_access}[check](*args)
     if PROBLEMS:
         sys.exit("\n".join(["problems:"] + PROBLEMS))

@@ -234,6 +234,100 @@ async fn beyond_loopback_with_no_sign_in_writes_are_refused_unless_opened_on_pur
     platform.stop().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_laptop_other_sites_and_rebound_names_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    config.api.as_mut().unwrap().limits.allowed_hosts = vec!["rota.test".to_owned()];
+    let platform = boot_with(config).await;
+    let base = base_url(&platform);
+    let port = platform.http_addr.unwrap().port();
+    let routes = || async {
+        let (_, listed) = http("GET", &format!("{base}/api/routes"), None)
+            .await
+            .unwrap();
+        listed["items"].as_array().unwrap().len()
+    };
+    let before = routes().await;
+    let route_file = "-15.8,-47.9\n-15.81,-47.91\n";
+    let import = |headers: Vec<(&'static str, String)>| {
+        let url = format!("{base}/api/routes?title=From%20elsewhere");
+        async move {
+            let mut headers: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            headers.push(("content-type", "text/plain"));
+            http_with("POST", &url, &headers, Some(route_file))
+                .await
+                .unwrap()
+        }
+    };
+    let start = |headers: Vec<(&'static str, String)>| {
+        let url = format!("{base}/api/rides");
+        async move {
+            let mut headers: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            headers.push(("content-type", "application/json"));
+            http_with("POST", &url, &headers, Some(r#"{"routeId":"1"}"#))
+                .await
+                .unwrap()
+        }
+    };
+
+    // A page of another site posts a route file as a "simple" request, which no preflight stops.
+    let (status, _, body) = import(vec![("origin", "http://evil.example".to_owned())]).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("may not write here"),
+        "{body}"
+    );
+    // A page on a name rebound to this machine: its requests are same-origin to the browser.
+    let rebound = format!("rebound.example:{port}");
+    let as_rebound = || {
+        vec![
+            ("host", rebound.clone()),
+            ("origin", format!("http://{rebound}")),
+        ]
+    };
+    let (status, _, body) = start(as_rebound()).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("DNS rebinding"),
+        "{body}"
+    );
+    let (status, _, _) = http_with(
+        "GET",
+        &format!("{base}/api/rides"),
+        &[("host", &rebound)],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 403, "reads under a rebound name too");
+    let upgrade: Vec<(&str, String)> = as_rebound();
+    let refused = Ws::connect_with(platform.http_addr.unwrap(), &upgrade).await;
+    assert_eq!(refused.err().map(|(status, _)| status), Some(403));
+    assert_eq!(routes().await, before, "nothing was written");
+
+    // This machine's own pages, a listed name, and clients that are not browsers may.
+    let own = format!("http://localhost:{port}");
+    let (status, _, body) =
+        start(vec![("host", format!("localhost:{port}")), ("origin", own)]).await;
+    assert_eq!(status, 202, "{body}");
+    let listed = format!("rota.test:{port}");
+    let (status, _, body) = start(vec![
+        ("host", listed.clone()),
+        ("origin", format!("http://{listed}")),
+    ])
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let (status, _, body) = import(Vec::new()).await;
+    assert_eq!(status, 201, "{body}");
+    platform.stop().await.unwrap();
+}
+
 /// A JWKS endpoint, as an identity provider publishes its keys; the key set can be swapped.
 struct Jwks {
     url: String,
@@ -361,6 +455,19 @@ async fn oidc_access_tokens_sign_operators_in_and_bad_ones_are_refused() {
     };
     let refusals = [
         (first.sign(&with("exp", json!(1_000_000_000))), "expired"),
+        (
+            first.sign(&with("nbf", json!(events::now_ms() / 1000 + 600))),
+            "not valid yet",
+        ),
+        (
+            first.sign(&{
+                let mut claims = operator.clone();
+                claims.as_object_mut().unwrap().remove("sub");
+                claims
+            }),
+            "names no subject",
+        ),
+        (first.sign(&with("sub", json!(""))), "names no subject"),
         (
             first.sign(&with("aud", json!("another-api"))),
             "another audience",

@@ -77,7 +77,7 @@ async fn topics_messages_and_group_offsets_survive_a_restart() {
         common::eventually(name, Duration::from_secs(20), || async { partitions(name) }).await;
     }
     events::ensure_topics(&kafka, &[TOPIC], 1).await.unwrap();
-    let producer = kafka.producer().unwrap();
+    let producer = kafka.producer().unwrap().get();
     for value in &expected {
         producer
             .send(

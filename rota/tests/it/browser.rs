@@ -562,3 +562,36 @@ async fn a_viewer_sees_no_controls_until_an_operator_signs_in() {
     assert_eq!(ride(&base, ride_id).await["status"], "cancelled");
     platform.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_sign_in_pages_of_other_sites_and_rebound_names_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = boot(dir.path()).await;
+    let base = base_url(&platform);
+    let listed = |what: &'static str| {
+        let url = format!("{base}/api/{what}");
+        async move {
+            http("GET", &url, None).await.unwrap().1["items"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    let routes = listed("routes").await;
+    let seen = scenario("foreign", &base, "").await;
+
+    // The other site's post went out (its answer is opaque to the page) and was refused.
+    assert_eq!(seen["crossSite"]["sent"], "opaque", "{seen}");
+    let refused = r#"rota_http_request_duration_seconds_count{method="POST",route="/api/routes",status="403"}"#;
+    assert_eq!(common::scrape(&base).await.get(refused), Some(&1.0));
+    assert_eq!(seen["crossSite"]["socket"], "refused", "{seen}");
+    // The rebound page's same-origin start was answered, with a refusal naming the reason.
+    assert_eq!(seen["rebind"]["status"], 403, "{seen}");
+    let why = seen["rebind"]["body"]["error"].as_str().unwrap();
+    assert!(why.contains("DNS rebinding"), "{why}");
+    assert_eq!(seen["rebind"]["socket"], "refused", "{seen}");
+
+    assert_eq!(listed("routes").await, routes, "no route was created");
+    assert_eq!(listed("rides").await, 0, "no ride was started");
+    platform.stop().await.unwrap();
+}

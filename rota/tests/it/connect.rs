@@ -162,7 +162,7 @@ async fn every_event_is_indexed_exactly_once_through_faults_and_bad_ones_are_dea
         },
     ]);
     let sink = sink(&broker.kafka, settings(&es)).await;
-    let producer = broker.kafka.producer().unwrap();
+    let producer = broker.kafka.producer().unwrap().get();
 
     let mut expected = BTreeMap::new();
     for seq in 0..300 {
@@ -298,7 +298,7 @@ async fn a_connector_killed_mid_stream_indexes_everything_once_after_restart() {
     ];
     let env = [("ELASTICSEARCH_URL", es.url().to_string())];
     // 3,000 positions over about six seconds; the connector is killed while they stream in.
-    let producer = broker.kafka.producer().unwrap();
+    let producer = broker.kafka.producer().unwrap().get();
     let producing = tokio::spawn(async move {
         let mut expected = BTreeMap::new();
         for chunk in 0..120 {

@@ -18,7 +18,7 @@ use crate::common::{
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ride_is_indexed_by_noida_db_as_elasticsearch_8() {
-    indexes_a_ride(Peer::noida(&["elasticsearch"]).await).await;
+    indexes_a_ride(Peer::noida().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,7 +123,7 @@ async fn indexes_a_ride(peer: Peer) {
             );
         }
         // And a position it cannot map is a dead letter, with OpenSearch's reason.
-        let producer = platform.kafka.producer().unwrap();
+        let producer = platform.kafka.producer().unwrap().get();
         let bad = json!({"routeId": "1", "rideId": "unmappable", "position": "nonsense", "finished": false});
         producer
             .send(
@@ -150,7 +150,7 @@ async fn indexes_a_ride(peer: Peer) {
 /// key never reaches the sink's log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sink_reaches_elasticsearch_over_https_with_an_api_key() {
-    let peer = Peer::noida(&["elasticsearch"]).await;
+    let peer = Peer::noida().await;
     let dir = tempfile::tempdir().unwrap();
     let ca = common::tls::TestCa::new(dir.path());
     // Elasticsearch's `encoded` form: base64 of `id:api_key`.

@@ -1,12 +1,11 @@
 //! The README's "Kafka, hands-on" walk-through, step by step, with the tools it names: `rota kafka`
 //! for what Kafka's own CLI does, kcat to produce and consume, and the README's confluent-kafka
 //! script to read in a consumer group. On the built-in broker the steps it cannot do (adding
-//! partitions, default configs) say so by name; on noida-db, an independent Kafka-protocol
-//! server, the same steps work.
+//! partitions, default configs) say so by name; on Apache Kafka the same steps work.
 
 use std::process::{Command, Output, Stdio};
 
-use crate::common::{self, peers::Peer};
+use crate::common::{self, apache_kafka::ApacheKafka};
 
 const TOPIC: &str = "hands-on";
 const GROUP: &str = "hands-on-readers";
@@ -245,9 +244,9 @@ async fn the_walk_through_on_the_built_in_broker() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_steps_the_built_in_broker_lacks_work_on_noida_db() {
-    let peer = Peer::noida(&["kafka"]).await;
-    let b = peer.kafka.unwrap().to_string();
+async fn the_steps_the_built_in_broker_lacks_work_on_apache_kafka() {
+    let kafka = ApacheKafka::shared().await;
+    let b = kafka.brokers();
     let b = b.as_str();
     ok(
         rota_kafka(b, &["create", TOPIC, "--partitions", "3"]).await,

@@ -1,20 +1,20 @@
-//! The path users take with a Kafka cluster of their own, against a Kafka-protocol server Rota did
-//! not embed: noida-db, written independently (an emulator, not a production broker). `rota api`,
-//! `rota simulator` and `rota connect` run as their own processes with KAFKA_BROKERS pointing at
-//! it, and the sink at noida-db's Elasticsearch API: Rota creates its topics there, its consumer
-//! groups form there, and a ride streams to a socket in order, is recorded whole and is indexed.
+//! The path users take with a Kafka cluster of their own, on Apache Kafka 4.4: `rota api`, `rota
+//! simulator` and `rota connect` run as their own processes with KAFKA_BROKERS pointing at it, and
+//! the sink at noida-db's Elasticsearch API: Rota creates its topics there, its consumer groups form
+//! there, and a ride streams to a socket in order, is recorded whole and is indexed.
 
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::json;
 
-use crate::common::{self, RotaProcess, Split, Ws, eventually, peers::Peer};
+use crate::common::{self, RotaProcess, Split, Ws, apache_kafka::ApacheKafka, eventually, peers::Peer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_parts_run_on_an_independent_kafka_server() {
-    let peer = Peer::noida(&["kafka", "elasticsearch"]).await;
-    let kafka = peer.kafka.unwrap();
+async fn the_parts_run_on_apache_kafka_with_the_sink() {
+    let apache_kafka = ApacheKafka::start().await;
+    let peer = Peer::noida().await;
+    let kafka = apache_kafka.addr;
     let split = Split {
         kafka,
         ..Split::new(Vec::new())

@@ -143,3 +143,109 @@ async fn rota_and_other_clients_use_the_built_in_broker_over_tls_with_scram() {
     let broker_log = std::fs::read_to_string(log("broker")).unwrap();
     assert!(broker_log.contains("TLS, SASL/SCRAM"), "{broker_log}");
 }
+
+/// With sign-in on, the built-in broker is no way around it: an anonymous Kafka client can neither
+/// start a ride nor delete a topic, while Rota's own parts log in by themselves and a learner's
+/// tools use the login written in the data directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_sign_in_on_the_built_in_broker_admits_no_anonymous_client() {
+    use rdkafka::{
+        ClientConfig,
+        admin::{AdminClient, AdminOptions},
+        client::DefaultClientContext,
+        producer::{FutureProducer, FutureRecord},
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = common::Tokens::generate();
+    let mut config = common::config(dir.path());
+    config.api.as_mut().unwrap().auth.tokens = tokens.set.clone();
+    let platform = common::boot_with(config).await;
+    let brokers = platform.kafka.brokers.clone();
+    let base = common::base_url(&platform);
+
+    let anonymous = |extra: &[(&str, &str)]| {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &brokers)
+            .set("message.timeout.ms", "5000")
+            .set("socket.timeout.ms", "5000");
+        for (key, value) in extra {
+            config.set(*key, *value);
+        }
+        config
+    };
+    let forged = serde_json::json!({"routeId": "1", "rideId": "forged", "clientId": "x"});
+    let producer: FutureProducer = anonymous(&[]).create().unwrap();
+    let sent = producer
+        .send(
+            FutureRecord::to(events::TOPIC_NEW_DIRECTION)
+                .key("forged")
+                .payload(&forged.to_string()),
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(sent.is_err(), "an anonymous producer wrote a ride command");
+    let admin: AdminClient<DefaultClientContext> = anonymous(&[]).create().unwrap();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(5)));
+    let deleted = admin
+        .delete_topics(&[events::TOPIC_NEW_POSITION], &options)
+        .await;
+    assert!(
+        deleted.is_err() || deleted.as_ref().unwrap().iter().all(Result::is_err),
+        "an anonymous client deleted a topic: {deleted:?}"
+    );
+
+    // Rota's parts logged in by themselves: a ride drives and is recorded.
+    let auth = common::bearer(&tokens.operator);
+    let (status, _, started) = common::http_with(
+        "POST",
+        &format!("{base}/api/rides"),
+        &[("content-type", "application/json"), (auth.0, &auth.1)],
+        Some(r#"{"routeId": "2"}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 202, "{started}");
+    let ride = started["rideId"].as_str().unwrap();
+    let recorded = common::recorded_ride(&base, ride).await;
+    assert!(recorded["positions"].as_u64().unwrap() > 1, "{recorded}");
+    let (status, _) = common::http("GET", &format!("{base}/api/rides/forged"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 404, "the forged command started nothing");
+
+    // A client with the data directory's login reads the ride, and so does `rota kafka`.
+    let login = rota::broker::login::read_settings(dir.path())
+        .unwrap()
+        .expect("the login is written in the data directory");
+    let extra: Vec<(&str, &str)> = login
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let producer: FutureProducer = anonymous(&extra).create().unwrap();
+    producer
+        .send(
+            FutureRecord::to("learner.topic").key("k").payload("v"),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .expect("a logged-in client writes");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rota"))
+        .args(["kafka", "--kafka-brokers", &brokers, "--data-dir"])
+        .arg(dir.path())
+        .args(["groups", "--describe", api::recorder::HISTORY_GROUP])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(said.contains(events::TOPIC_NEW_POSITION), "{said}");
+    let java = std::fs::read_to_string(dir.path().join(rota::broker::login::JAVA_FILE)).unwrap();
+    assert!(java.contains("ScramLoginModule required username=\"rota\""));
+    platform.stop().await.unwrap();
+}

@@ -26,6 +26,7 @@ fn limits() -> LimitsConfig {
         max_frame_bytes: 1 << 10,
         sockets_per_address: 4,
         allowed_origins: vec!["https://maps.example.org".into()],
+        allowed_hosts: Vec::new(),
     }
 }
 
@@ -130,6 +131,21 @@ async fn ride_caps_and_the_write_rate_answer_429_and_leave_running_rides_alone()
     assert_eq!(body["detail"]["limit"], "writes", "{body}");
     let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=2).contains(&wait), "Retry-After {wait}");
+    // The same refusal over the WebSocket says its status, as the README promises.
+    let mut socket = Ws::connect_with(platform.http_addr.unwrap(), &[bearer(&alice)])
+        .await
+        .unwrap();
+    let start = api::frames::ClientFrame::Start {
+        route_id: "1".into(),
+        speed_kmh: None,
+    };
+    socket.send(&start).await;
+    let (_, detail) = socket.error().await;
+    assert_eq!(
+        (&detail["status"], &detail["limit"]),
+        (&json!(429), &json!("writes")),
+        "{detail}"
+    );
     let other = bearer(&bob);
     let (status, _, _) = http_with("DELETE", &delete, &[(other.0, &other.1)], None)
         .await
@@ -190,6 +206,31 @@ async fn sizes_origins_and_sockets_are_limited_one_client_at_a_time() {
     let ride = common::start_ride(&base, "1").await;
     other.watch(&ride).await;
     other.next_position().await;
+
+    // Watching is bounded too: an id longer than any ride's, and more rides not heard of than a
+    // page asks for, get error frames; the socket stays open and keeps what it watches.
+    let watch = |ride_id: &str| api::frames::ClientFrame::Watch {
+        ride_id: ride_id.to_owned(),
+    };
+    other
+        .send(&watch(&"x".repeat(events::MAX_ID_BYTES + 1)))
+        .await;
+    let (message, detail) = other.error().await;
+    assert_eq!(detail["status"], 400, "{message}");
+    assert!(
+        message.contains("rideId must be at most 100 bytes"),
+        "{message}"
+    );
+    for i in 0..api::hub::MAX_EARLY_WATCHES {
+        other.send(&watch(&format!("no-such-ride-{i}"))).await;
+    }
+    other.send(&watch("one-too-many")).await;
+    let (_, detail) = other.error().await;
+    assert_eq!(
+        detail,
+        json!({"status": 429, "limit": "earlyWatches", "max": api::hub::MAX_EARLY_WATCHES})
+    );
+    other.watch_fleet().await;
 
     // A page from another site may not open the WebSocket; its own page and listed ones may.
     let origin = |o: &str| vec![("origin", o.to_owned())];

@@ -163,7 +163,7 @@ async fn the_fleet_sees_rides_it_did_not_start_and_reference_commands_work() {
     assert_eq!(fleet.watch_fleet().await, []);
 
     // What the reference system's backend sends: no ride id, no points, no speed.
-    let producer = platform.kafka.producer().unwrap();
+    let producer = platform.kafka.producer().unwrap().get();
     let command = r#"{"routeId":"3","clientId":"reference-client"}"#;
     producer
         .send(
@@ -265,7 +265,7 @@ async fn bad_input_gets_a_clear_error_and_nothing_else_breaks() {
         .await;
     assert_eq!(
         error(ws.next().await),
-        format!("route {long_id:?} not found")
+        format!("routeId must be at most {} bytes, got 30000", events::MAX_ID_BYTES)
     );
     let upside_down = r#"{"type":"watch-fleet","bounds":{"south":1,"west":0,"north":0,"east":1}}"#;
     ws.send_text(upside_down).await;
@@ -281,7 +281,7 @@ async fn bad_input_gets_a_clear_error_and_nothing_else_breaks() {
     );
 
     // A malformed Kafka command is skipped; the next good one still drives.
-    let producer = platform.kafka.producer().unwrap();
+    let producer = platform.kafka.producer().unwrap().get();
     for payload in [
         "{not json",
         r#"{"routeId":"1","clientId":"x","points":[[0,0],[0,95]]}"#,
@@ -312,7 +312,7 @@ async fn probes_and_the_web_map_are_served() {
     assert_eq!(status, 200);
     assert_eq!(
         body["checks"],
-        json!({"broker": "ok", "store": "ok", "positions": "ok"})
+        json!({"broker": "ok", "store": "ok", "positions": "ok", "topics": "ok"})
     );
     let (status, page) = http("GET", &format!("{base}/"), None).await.unwrap();
     assert_eq!(status, 200);
@@ -321,5 +321,85 @@ async fn probes_and_the_web_map_are_served() {
         .await
         .unwrap();
     assert_eq!(status, 200);
+    platform.stop().await.unwrap();
+}
+
+/// A stray admin client deletes Rota's command and position topics mid-ride. Within seconds they
+/// are back with Rota's own settings (not the broker's defaults), the producer whose sequence
+/// numbers the broker no longer knows is made anew, and a new ride starts and streams whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_topics_come_back_with_their_settings_and_rides_start_again() {
+    use rdkafka::{
+        admin::{AdminClient, AdminOptions},
+        client::DefaultClientContext,
+        consumer::{BaseConsumer, Consumer},
+    };
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let platform = boot(dir.path()).await;
+    let base = base_url(&platform);
+    let mut ws = Ws::connect(&platform).await;
+    let before = ws.start_long_ride().await;
+    ws.watch(&before).await;
+    ws.next_position().await;
+
+    let deleted = [events::TOPIC_NEW_DIRECTION, events::TOPIC_NEW_POSITION];
+    let admin: AdminClient<DefaultClientContext> =
+        events::KafkaConfig::new(&platform.kafka.brokers)
+            .client()
+            .create()
+            .unwrap();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.delete_topics(&deleted, &options).await.unwrap() {
+        result.unwrap();
+    }
+
+    let ride = common::eventually("a ride starts again", Duration::from_secs(30), || async {
+        let body = json!({"routeId": "2"}).to_string();
+        match http("POST", &format!("{base}/api/rides"), Some(&body)).await {
+            Ok((202, started)) => Ok(started["rideId"].as_str().unwrap().to_owned()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let mut watcher = Ws::connect(&platform).await;
+    watcher.watch(&ride).await;
+    let delivered = watcher.positions_until_finished(&ride).await;
+    let count = delivered.len() as u64;
+    assert_eq!(common::seqs(&delivered), (0..count).collect::<Vec<_>>());
+    assert_eq!(
+        common::recorded_ride(&base, &ride).await["positions"],
+        count,
+        "history records the whole ride"
+    );
+
+    let consumer: BaseConsumer = platform.kafka.client().create().unwrap();
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(5))
+        .unwrap();
+    for topic in deleted {
+        let found = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .unwrap();
+        assert_eq!(
+            found.partitions().len() as i32,
+            common::TEST_PARTITIONS,
+            "{topic} has Rota's partitions, not the broker's default"
+        );
+    }
+    let metrics = common::scrape(&base).await;
+    assert!(
+        metrics["rota_kafka_producers_renewed_total"] >= 1.0,
+        "the failed producer was made anew"
+    );
+    let (status, ready) = http("GET", &format!("{base}/readyz"), None).await.unwrap();
+    assert_eq!(
+        (status, &ready["checks"]["topics"]),
+        (200, &json!("ok")),
+        "{ready}"
+    );
     platform.stop().await.unwrap();
 }

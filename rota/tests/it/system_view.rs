@@ -363,6 +363,37 @@ async fn a_ride_is_found_on_its_partition_and_the_view_is_read_once_a_second() {
         .unwrap();
     assert_eq!(status, 404);
 
+    // A new key's tail scans the topic: one caller gets a few at once, then one a second; a key
+    // already followed is answered from what the api's reader keeps, however often.
+    let tail = |key: String| {
+        let url = format!(
+            "{base}/api/system/topics/{}/records?key={key}",
+            events::TOPIC_NEW_POSITION
+        );
+        async move { common::http_with("GET", &url, &[], None).await.unwrap() }
+    };
+    let burst = api::system::SCANS.burst as usize;
+    let answered =
+        futures::future::join_all((0..2 * burst).map(|i| tail(format!("made-up-{i}")))).await;
+    let (refused, scanned): (Vec<_>, Vec<_>) = answered
+        .into_iter()
+        .partition(|(status, _, _)| *status == 429);
+    assert!(
+        !refused.is_empty() && scanned.len() <= burst + 1,
+        "{} scanned",
+        scanned.len()
+    );
+    assert!(scanned.iter().all(|(status, _, _)| *status == 200));
+    for (_, headers, body) in refused {
+        assert_eq!(body["detail"]["limit"], "scans", "{body}");
+        assert!(headers.contains_key("retry-after"));
+    }
+    assert_eq!(
+        tail(ride.clone()).await.0,
+        200,
+        "the ride's key is followed already"
+    );
+
     // Three pages asking as fast as they can share one read a second.
     let reads = || async { common::scrape(&base).await["rota_system_reads_total"] };
     let before = reads().await;
@@ -434,8 +465,8 @@ async fn owners(brokers: &str) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn where_the_broker_reports_assignments_a_second_member_is_seen_taking_partitions() {
-    let noida = common::peers::Peer::noida(&["kafka"]).await;
-    let brokers = noida.kafka.unwrap().to_string();
+    let kafka = common::apache_kafka::ApacheKafka::shared().await;
+    let brokers = kafka.brokers();
     peer(&["make", &brokers, TOPIC, GROUP]).await;
 
     let mut first = Member::join(&brokers, TOPIC, GROUP).await;

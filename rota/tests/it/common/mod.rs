@@ -1,6 +1,7 @@
 //! Shared test harness: boots the whole platform in-process on free ports with a temp data dir, and
 //! talks to it the way a user's tools would: HTTP, WebSocket and Kafka clients over real sockets.
 
+pub mod apache_kafka;
 pub mod peers;
 pub mod tls;
 
@@ -62,6 +63,16 @@ pub fn config(data_dir: &Path) -> PlatformConfig {
             routes_dir: None,
         }),
         connect: None,
+    }
+}
+
+/// The api and the simulator in this process, on the Kafka cluster at `brokers`.
+pub fn on_kafka(brokers: &str, data_dir: &Path) -> PlatformConfig {
+    PlatformConfig {
+        kafka: KafkaSource::External {
+            brokers: brokers.to_owned(),
+        },
+        ..config(data_dir)
     }
 }
 
@@ -297,6 +308,15 @@ impl Ws {
                 return found;
             }
         }
+    }
+
+    /// The next `error` frame's message and detail.
+    pub async fn error(&mut self) -> (String, Value) {
+        self.next_where(|frame| match frame {
+            ServerFrame::Error { error, detail } => Some((error.into_owned(), detail.into_owned())),
+            _ => None,
+        })
+        .await
     }
 
     /// The next `position` frame.

@@ -1,5 +1,5 @@
 //! Servers written by others, from PyPI, that Rota talks to as it would to the real thing:
-//! noida-db (an Elasticsearch 8 API and a Kafka-protocol server) and osmem-server (OpenSearch).
+//! noida-db (an Elasticsearch 8 API) and osmem-server (OpenSearch).
 //! Each is started from the binary inside its wheel: the wrappers run it as a child that would
 //! outlive them.
 
@@ -14,42 +14,21 @@ pub struct Peer {
     pub name: &'static str,
     /// The Elasticsearch-API listener.
     pub addr: SocketAddr,
-    /// The Kafka listener, when the peer serves Kafka.
-    pub kafka: Option<SocketAddr>,
     _dir: tempfile::TempDir,
     _process: Child,
 }
 
 impl Peer {
-    /// noida-db serving `services` (of `elasticsearch`, `kafka`).
-    pub async fn noida(services: &[&str]) -> Self {
-        let (addr, kafka) = (free_port(), free_port());
+    /// noida-db serving its Elasticsearch API.
+    pub async fn noida() -> Self {
+        let addr = free_port();
         let dir = tempfile::tempdir().unwrap();
         let mut command = Command::new(binary("noida_db", "noida-db"));
-        command.args([
-            "start",
-            "--only",
-            &services.join(","),
-            "--host",
-            "127.0.0.1",
-        ]);
-        for (service, port) in [("elasticsearch", addr), ("kafka", kafka)] {
-            if services.contains(&service) {
-                command.args([format!("--{service}-port"), port.port().to_string()]);
-            }
-        }
+        command.args(["start", "--only", "elasticsearch", "--host", "127.0.0.1"]);
+        command.args(["--elasticsearch-port".to_owned(), addr.port().to_string()]);
         command.args(["--data-dir", dir.path().to_str().unwrap()]);
-        let kafka = services.contains(&"kafka").then_some(kafka);
-        let peer = Self::spawn("noida-db", addr, kafka, dir, command);
-        if services.contains(&"elasticsearch") {
-            peer.answers().await;
-        }
-        if let Some(kafka) = kafka {
-            eventually("noida-db serves Kafka", Duration::from_secs(20), || async {
-                tokio::net::TcpStream::connect(kafka).await
-            })
-            .await;
-        }
+        let peer = Self::spawn("noida-db", addr, dir, command);
+        peer.answers().await;
         peer
     }
 
@@ -58,7 +37,7 @@ impl Peer {
         let addr = free_port();
         let mut command = Command::new(binary("osmem_server", "bin/osmem-server"));
         command.args(["-addr", &addr.to_string(), "-no-ja", "-no-stdin-watch"]);
-        let peer = Self::spawn("osmem", addr, None, tempfile::tempdir().unwrap(), command);
+        let peer = Self::spawn("osmem", addr, tempfile::tempdir().unwrap(), command);
         peer.answers().await;
         peer
     }
@@ -66,7 +45,6 @@ impl Peer {
     fn spawn(
         name: &'static str,
         addr: SocketAddr,
-        kafka: Option<SocketAddr>,
         dir: tempfile::TempDir,
         mut command: Command,
     ) -> Self {
@@ -79,7 +57,6 @@ impl Peer {
         Self {
             name,
             addr,
-            kafka,
             _dir: dir,
             _process: process,
         }
