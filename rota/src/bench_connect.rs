@@ -129,4 +129,3 @@ async fn publish(producer: FutureProducer, rate: u64, stop: CancellationToken) -
     }
     Ok(delivered)
 }
-

@@ -8,7 +8,9 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::json;
 
-use crate::common::{self, RotaProcess, Split, Ws, apache_kafka::ApacheKafka, eventually, peers::Peer};
+use crate::common::{
+    self, RotaProcess, Split, Ws, apache_kafka::ApacheKafka, eventually, peers::Peer,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_parts_run_on_apache_kafka_with_the_sink() {

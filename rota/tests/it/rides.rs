@@ -265,7 +265,10 @@ async fn bad_input_gets_a_clear_error_and_nothing_else_breaks() {
         .await;
     assert_eq!(
         error(ws.next().await),
-        format!("routeId must be at most {} bytes, got 30000", events::MAX_ID_BYTES)
+        format!(
+            "routeId must be at most {} bytes, got 30000",
+            events::MAX_ID_BYTES
+        )
     );
     let upside_down = r#"{"type":"watch-fleet","bounds":{"south":1,"west":0,"north":0,"east":1}}"#;
     ws.send_text(upside_down).await;
