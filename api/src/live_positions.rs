@@ -76,13 +76,31 @@ pub async fn consume_positions(
         .create()?;
     let consumer = Arc::new(events::ClosedOffThread::new(consumer));
     // Offsets are looked up explicitly: "the end" resolved lazily could skip positions published
-    // between start-up and the first fetch.
-    let (assignment, mut catch_up) = tokio::task::spawn_blocking({
-        let consumer = consumer.clone();
-        move || assignment_after_history(&consumer)
-    })
-    .await
-    .map_err(|_| KafkaError::Canceled)??;
+    // between start-up and the first fetch. A broker that is starting or just restarted answers
+    // "not coordinator" or "loading" for a while: ask again until it knows.
+    let (assignment, mut catch_up) = loop {
+        let found = tokio::task::spawn_blocking({
+            let consumer = consumer.clone();
+            move || assignment_after_history(&consumer)
+        })
+        .await
+        .map_err(|_| KafkaError::Canceled)?;
+        match found {
+            Ok(found) => break found,
+            Err(e) => {
+                // The history group's offsets are read: the api may lack the ACL for it.
+                let group = Some(HISTORY_GROUP);
+                if let Some(denied) = events::AccessDenied::reading(&e, group, TOPIC_NEW_POSITION) {
+                    return Err(denied.into());
+                }
+                warn!(error = %e, "looking up where positions start; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
     consumer.assign(&assignment)?;
     info!(
         partitions = assignment.count(),

@@ -617,6 +617,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_refusal_for_want_of_an_acl_names_the_acl_and_nothing_else_is_one() {
+        let refused = |code| KafkaError::MessageConsumption(code);
+        let denied = AccessDenied::reading(
+            &refused(RDKafkaErrorCode::GroupAuthorizationFailed),
+            Some("simulator"),
+            "route.new-direction",
+        )
+        .unwrap();
+        assert_eq!(
+            denied.to_string(),
+            "Kafka refused group simulator reading route.new-direction (GroupAuthorizationFailed \
+             (Broker: Group authorization failed)): the user needs an ACL allowing Read on group \
+             simulator"
+        );
+        let topic = AccessDenied::reading(
+            &refused(RDKafkaErrorCode::TopicAuthorizationFailed),
+            None,
+            "route.new-position",
+        )
+        .unwrap();
+        assert!(
+            topic
+                .to_string()
+                .ends_with("allowing Read on topic route.new-position")
+        );
+        for other in [
+            RDKafkaErrorCode::BrokerTransportFailure,
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+        ] {
+            assert!(AccessDenied::reading(&refused(other), Some("g"), "t").is_none());
+        }
+        let created =
+            AccessDenied::creating(RDKafkaErrorCode::TopicAuthorizationFailed, "route.dlq");
+        assert!(
+            created
+                .unwrap()
+                .to_string()
+                .contains("Create on topic route.dlq")
+        );
+    }
+
+    #[test]
     fn logs_see_how_a_client_logs_in_never_its_secrets() {
         let mut config = KafkaConfig::new("broker:9096");
         config.extra = [
