@@ -109,6 +109,7 @@ pub async fn consume_positions(
     );
     // Rarely needed: the position also moves past records that are never delivered.
     let mut recheck = tokio::time::interval(Duration::from_millis(200));
+    let mut recreated = tokio::time::interval(events::KEEP_TOPICS_EVERY);
 
     loop {
         if !ready.load(Ordering::Relaxed) && catch_up.reached(&consumer) {
@@ -123,6 +124,17 @@ pub async fn consume_positions(
                 return Ok(());
             }
             _ = recheck.tick(), if !catch_up.ends.is_empty() => continue,
+            _ = recreated.tick() => {
+                let consumer = consumer.clone();
+                let rewound = tokio::task::spawn_blocking(move || {
+                    events::rewind_past_end(&**consumer, TOPIC_NEW_POSITION)
+                })
+                .await;
+                if let Ok(Ok(rewound)) = rewound && !rewound.is_empty() {
+                    warn!(partitions = ?rewound, "{TOPIC_NEW_POSITION} was made again: reading it from its start");
+                }
+                continue;
+            }
             message = consumer.recv() => message,
         };
         if let Ok(message) = &message {

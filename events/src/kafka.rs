@@ -10,7 +10,7 @@ use std::{
 };
 
 use rdkafka::{
-    ClientConfig, ClientContext, Statistics,
+    ClientConfig, ClientContext, Offset, Statistics,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
     consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance},
@@ -576,6 +576,32 @@ impl TopicKeeper {
     fn lock(&self) -> MutexGuard<'_, Vec<String>> {
         self.missing.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Seeks to its beginning each partition of `topic` this consumer is assigned whose position lies
+/// past the partition's end, and returns those partitions: the topic was deleted and made again
+/// (see [`TopicKeeper`]), and everything in it is new. Apache Kafka answers a fetch past the end
+/// "offset out of range" and the consumer starts over by its `auto.offset.reset`; the built-in
+/// broker answers with no records, so the consumer would wait there while the new topic's first
+/// records went by unread. A blocking call: a watermark request per partition.
+pub fn rewind_past_end<C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    topic: &str,
+) -> Result<Vec<i32>, KafkaError> {
+    const TIMEOUT: Duration = Duration::from_secs(5);
+    let mut rewound = Vec::new();
+    for element in consumer.position()?.elements_for_topic(topic) {
+        let Offset::Offset(position) = element.offset() else {
+            continue;
+        };
+        let partition = element.partition();
+        let (_, end) = consumer.fetch_watermarks(topic, partition, TIMEOUT)?;
+        if position > end {
+            consumer.seek(topic, partition, Offset::Beginning, TIMEOUT)?;
+            rewound.push(partition);
+        }
+    }
+    Ok(rewound)
 }
 
 /// A client context that notes the first error no retry can fix: a failed SASL login or TLS

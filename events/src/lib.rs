@@ -14,7 +14,7 @@ mod messages;
 pub use backoff::Backoff;
 pub use kafka::{
     AccessDenied, ClosedOffThread, ConsumeError, EnsureTopicsError, KEEP_TOPICS_EVERY, KafkaConfig,
-    MemberContext, Membership, SharedProducer, TopicKeeper, ensure_topics,
+    MemberContext, Membership, SharedProducer, TopicKeeper, ensure_topics, rewind_past_end,
 };
 pub use messages::{
     DecodeError, MAX_ID_BYTES, MAX_SPEED_KMH, MIN_SPEED_KMH, NewDirection, NewPosition,

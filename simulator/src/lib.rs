@@ -92,7 +92,7 @@ pub async fn run(
                 .set("fetch.wait.max.ms", "50"),
         )
         .create_with_context(CommandContext::new(metrics.lag.clone()))?;
-    let consumer = events::ClosedOffThread::new(consumer);
+    let consumer = Arc::new(events::ClosedOffThread::new(consumer));
     let progress = Arc::new(ProgressView::new(config.kafka.clone()));
     consumer.subscribe(&[TOPIC_NEW_DIRECTION])?;
     info!(
@@ -113,6 +113,7 @@ pub async fn run(
         running: HashMap::new(),
         drives: 0,
     };
+    let mut recreated = tokio::time::interval(events::KEEP_TOPICS_EVERY);
     loop {
         simulator
             .metrics
@@ -120,6 +121,10 @@ pub async fn run(
             .store(simulator.running.len() as u64, Ordering::Relaxed);
         let done = tokio::select! {
             _ = shutdown.cancelled() => break,
+            _ = recreated.tick() => {
+                simulator.rewind_recreated().await;
+                None
+            }
             Some(ended) = simulator.tasks.join_next() => {
                 simulator.forget_revoked();
                 simulator.ride_ended(ended)
@@ -151,7 +156,9 @@ pub async fn run(
         "simulator stopping; unfinished rides resume where they are after restart"
     );
     simulator.tasks.shutdown().await;
-    simulator.consumer.close().await;
+    if let Ok(consumer) = Arc::try_unwrap(simulator.consumer) {
+        consumer.close().await;
+    }
     // The producer is shared; whoever owns it flushes it.
     Ok(())
 }
@@ -162,7 +169,7 @@ struct Simulator {
     config: Config,
     producer: SharedProducer,
     metrics: Arc<Metrics>,
-    consumer: events::ClosedOffThread<StreamConsumer<CommandContext>>,
+    consumer: Arc<events::ClosedOffThread<StreamConsumer<CommandContext>>>,
     tracker: offsets::OffsetTracker,
     progress: Arc<ProgressView>,
     geometries: Geometries,
@@ -181,9 +188,34 @@ impl Simulator {
     /// stopping, and their offsets are no longer ours to track or commit.
     fn forget_revoked(&mut self) {
         for partition in self.consumer.context().take_revoked() {
-            self.tracker.forget(partition);
-            self.driven.remove(&partition);
-            self.running.retain(|_, ride| ride.partition != partition);
+            self.forget(partition);
+        }
+    }
+
+    /// `partition`'s offsets are no longer ours to track or commit; rides still driving from its
+    /// commands end unnoticed.
+    fn forget(&mut self, partition: i32) {
+        self.tracker.forget(partition);
+        self.driven.remove(&partition);
+        self.running.retain(|_, ride| ride.partition != partition);
+    }
+
+    /// The command topic deleted and made again: its partitions are read from their start, and the
+    /// offsets of the deleted topic's commands mean nothing in the new one.
+    async fn rewind_recreated(&mut self) {
+        let consumer = self.consumer.clone();
+        let rewound = tokio::task::spawn_blocking(move || {
+            events::rewind_past_end(&**consumer, TOPIC_NEW_DIRECTION)
+        })
+        .await;
+        // Not knowing (a broker away) is the next look's to find out.
+        let Ok(Ok(rewound)) = rewound else { return };
+        for partition in rewound {
+            warn!(
+                partition,
+                "{TOPIC_NEW_DIRECTION} was made again: reading the partition from its start"
+            );
+            self.forget(partition);
         }
     }
 
@@ -295,7 +327,7 @@ impl Simulator {
         if let Some(next) = self.tracker.finish(partition, offset) {
             let mut offsets = NextOffsets::default();
             offsets.set(TOPIC_NEW_DIRECTION, partition, next);
-            offsets.commit(&*self.consumer, CommitMode::Async);
+            offsets.commit(&**self.consumer, CommitMode::Async);
             let still = driven.split_off(&next);
             for ride_id in std::mem::replace(driven, still).values() {
                 progress::forget(&self.producer.get(), ride_id);

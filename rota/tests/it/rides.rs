@@ -358,6 +358,18 @@ async fn deleted_topics_come_back_with_their_settings_and_rides_start_again() {
         result.unwrap();
     }
 
+    // Back once /readyz says so, and a few seconds later: the readers look every 2 s for a
+    // position past the new topic's end (README, Kafka messages). The simulator's position in the
+    // first ride's partition is past it: without that look, a ride whose command lands there (one
+    // in three) is never driven.
+    common::eventually("the topics are back", Duration::from_secs(30), || async {
+        match http("GET", &format!("{base}/readyz"), None).await {
+            Ok((200, _)) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let ride = common::eventually("a ride starts again", Duration::from_secs(30), || async {
         let body = json!({"routeId": "2"}).to_string();
         match http("POST", &format!("{base}/api/rides"), Some(&body)).await {
