@@ -505,8 +505,10 @@ async fn the_system_page_says_when_the_broker_is_gone_and_the_api_carries_on() {
     let arg = json!({ "brokerPid": broker.pid() }).to_string();
     let seen = scenario("systemOutage", &base, &arg).await;
     let status = seen["status"].as_str().unwrap();
+    // Which request meets the dead broker first (the metadata, or a later one while librdkafka
+    // still has the metadata) depends on timing; the page names it.
     assert!(
-        status.starts_with("cannot read the cluster: Kafka: Metadata failed: "),
+        status.starts_with("cannot read the cluster: Kafka: ") && status.contains(" failed: "),
         "{seen}"
     );
     let cause = status.rsplit(": ").next().unwrap();
