@@ -77,7 +77,7 @@ pub async fn run(args: BenchImportArgs) -> Result<()> {
         let started = Instant::now();
         let imports = futures::future::join_all((0..args.files).map(|file| {
             let title = format!("bench import {round}-{file}");
-            import(&client, http, &title, body.clone())
+            import(&client, http, title, body.clone())
         }))
         .await;
         let took = started.elapsed();
@@ -85,7 +85,7 @@ pub async fn run(args: BenchImportArgs) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         probing.store(false, Ordering::Release);
         let mut healthz = probe.await??;
-        healthz.sort_unstable();
+        healthz.sort_unstable_by(f64::total_cmp);
         let statuses: Vec<String> = imports
             .into_iter()
             .map(|status| status.map_or_else(|e| format!("error {e}"), |s| s.to_string()))
@@ -130,7 +130,7 @@ fn gpx(points: usize) -> String {
 async fn import(
     client: &HttpClient,
     http: std::net::SocketAddr,
-    title: &str,
+    title: String,
     body: Bytes,
 ) -> Result<u16> {
     let title: String = url::form_urlencoded::byte_serialize(title.as_bytes()).collect();
